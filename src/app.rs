@@ -1,0 +1,243 @@
+//! The one place that wires the stages together:
+//! collect -> baseline -> diff -> evaluate -> save -> report.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+
+use crate::cli::{Cli, Command, HistoryArgs, ScanArgs, ValidateArgs};
+use crate::collect::aws::{self, AwsOptions, RegionChoice};
+use crate::collect::{ApiCalls, required_permissions};
+use crate::report::{Format, ScanReport, sink_for};
+use crate::rules::{self, Policy};
+use crate::store::{ScanRecord, Store, diff};
+
+/// Documented exit codes (README, "Exit codes").
+pub mod exit {
+    /// No finding at or above `--fail-on`, every scope listed.
+    pub const OK: u8 = 0;
+    /// At least one finding at or above `--fail-on`.
+    pub const FINDINGS: u8 = 1;
+    /// Error: bad input, credentials, database; nothing was written.
+    pub const ERROR: u8 = 2;
+    /// Scan written, but some scope failed to list (coverage incomplete).
+    pub const INCOMPLETE: u8 = 3;
+    /// Interrupted (Ctrl-C) before the scan was written; baseline unchanged.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The policy file used when none is named, if it exists.
+const DEFAULT_POLICY: &str = "policies/default.yaml";
+
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::History(args) => history(args),
+        Command::Validate(args) => validate(args),
+        Command::Permissions => {
+            println!("{}", iam_policy_document());
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn scan(args: ScanArgs) -> Result<u8> {
+    let started = Instant::now();
+    let started_at = now();
+    // Everything that can be checked locally is checked before any API call.
+    let policy = load_policies(&args.policies)?;
+    if let Some(url) = &args.endpoint_url {
+        aws::check_endpoint(url, args.allow_insecure_endpoint)?;
+    }
+    let _lock = lock_database(&args.db, args.wait)?;
+    let mut store = Store::open(&args.db)?;
+    let baseline = store.baseline()?;
+
+    let options = AwsOptions {
+        regions: if args.all_regions {
+            RegionChoice::All
+        } else if args.regions.is_empty() {
+            RegionChoice::Configured
+        } else {
+            RegionChoice::Listed(args.regions.clone())
+        },
+        endpoint_url: args.endpoint_url.clone(),
+        profile: args.profile.clone(),
+        max_concurrency: usize::from(args.max_concurrency),
+        ..AwsOptions::default()
+    };
+    let api_calls = ApiCalls::default();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let collected = runtime.block_on(async {
+        tokio::select! {
+            result = aws::collect(&options, &api_calls) => result.map(Some),
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
+    })?;
+    let Some(mut collected) = collected else {
+        eprintln!("interrupted: nothing was written; the baseline is as it was");
+        return Ok(exit::INTERRUPTED);
+    };
+
+    diff::carry_forward_unknown_shares(&baseline, &mut collected);
+    let changes = diff::diff(&baseline, &collected);
+    let new_baselines = diff::new_baselines(&baseline, &collected);
+    let findings = rules::evaluate(&rules::Context {
+        policy: &policy,
+        snapshots: &collected.snapshots,
+        changes: &changes,
+        coverage: &collected.coverage,
+        new_baselines: &new_baselines,
+    });
+    let calls = api_calls.snapshot();
+    let scan_id = store.save_scan(&ScanRecord {
+        started_at,
+        finished_at: now(),
+        command: command_line(),
+        collected: &collected,
+        baseline: &baseline,
+        changes: &changes,
+        findings: &findings,
+        api_calls: &calls,
+    })?;
+
+    let report = ScanReport {
+        scan_id,
+        snapshot_count: collected.snapshots.len(),
+        changes: &changes,
+        findings: &findings,
+        coverage: &collected.coverage,
+        new_baselines: &new_baselines,
+        api_calls: &calls,
+        duration_ms: started.elapsed().as_millis(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    sink_for(output_format(args.format)).write_scan(&report, &mut stdout).context("writing the report")?;
+    stdout.flush().ok();
+
+    let over_threshold = args.fail_on.threshold().is_some_and(|t| findings.iter().any(|f| f.severity >= t));
+    Ok(if over_threshold {
+        exit::FINDINGS
+    } else if collected.coverage.iter().any(|c| !c.is_complete()) {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    })
+}
+
+fn history(args: HistoryArgs) -> Result<u8> {
+    if !args.db.exists() {
+        bail!("no baseline at {}: run `snapaudit scan` first (or pass --db)", args.db.display());
+    }
+    let store = Store::open(&args.db)?;
+    let scans = store.history(args.limit)?;
+    let mut out = std::io::stdout().lock();
+    match output_format(args.format) {
+        Format::Jsonl => {
+            for s in &scans {
+                serde_json::to_writer(&mut out, &serde_json::json!({ "type": "scan", "data": s }))?;
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            let rows = scans.iter().map(|s| {
+                vec![
+                    s.id.to_string(),
+                    s.started_at.clone(),
+                    s.snapshots.to_string(),
+                    if s.complete { "complete".into() } else { format!("{} failed", s.failed_scopes) },
+                    s.changes.to_string(),
+                    s.findings.to_string(),
+                    s.command.clone(),
+                ]
+            });
+            crate::report::write_table(
+                &mut out,
+                &["SCAN", "STARTED", "SNAPSHOTS", "COVERAGE", "CHANGES", "FINDINGS", "COMMAND"],
+                rows,
+            )?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn validate(args: ValidateArgs) -> Result<u8> {
+    let paths = if args.policies.is_empty() { vec![PathBuf::from(DEFAULT_POLICY)] } else { args.policies };
+    let policy = Policy::load_all(&paths)?;
+    println!("ok: {} policy file(s) valid; {} trusted account(s)", policy.sources.len(), policy.trusted_accounts.len());
+    Ok(exit::OK)
+}
+
+fn load_policies(paths: &[PathBuf]) -> Result<Policy> {
+    if !paths.is_empty() {
+        return Ok(Policy::load_all(paths)?);
+    }
+    let default = PathBuf::from(DEFAULT_POLICY);
+    if default.exists() { Ok(Policy::load_all(&[default])?) } else { Ok(Policy::default()) }
+}
+
+/// Serialises scans of one database: a second scan would diff against a
+/// baseline the first is about to change.
+fn lock_database(db: &Path, wait: bool) -> Result<File> {
+    let mut lock_path = db.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .with_context(|| format!("opening the lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) if wait => {
+            eprintln!("waiting for another snapaudit scan of {} to finish", db.display());
+            file.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+            Ok(file)
+        }
+        Err(TryLockError::WouldBlock) => Err(anyhow!(
+            "another snapaudit scan is running on {} (lock {}); pass --wait to wait for it",
+            db.display(),
+            lock_path.display()
+        )),
+        Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", lock_path.display())),
+    }
+}
+
+fn output_format(chosen: Option<Format>) -> Format {
+    chosen.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Jsonl })
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// The arguments as typed, for `history`. No flag carries a secret today
+/// (endpoint URLs with credentials in them are refused); a flag that will
+/// must be redacted here.
+fn command_line() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+}
+
+/// An IAM policy granting exactly the read-only actions the collectors declare.
+pub fn iam_policy_document() -> String {
+    let doc = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "SnapauditReadOnly",
+            "Effect": "Allow",
+            "Action": required_permissions(),
+            "Resource": "*",
+        }]
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

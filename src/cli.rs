@@ -1,0 +1,110 @@
+//! Command-line interface (clap derive). Parsing only; `app` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Severity;
+use crate::report::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "snapaudit",
+    version,
+    about = "Audit cloud snapshots: who can restore them, and what changed since the last scan"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List snapshots and their shares, diff against the baseline, report findings.
+    Scan(ScanArgs),
+    /// List the scans stored in the baseline, newest first.
+    History(HistoryArgs),
+    /// Check policy files without touching any cloud.
+    Validate(ValidateArgs),
+    /// Print the read-only IAM actions a scan needs, as an IAM policy document.
+    Permissions,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// SQLite baseline (created owner-only when absent).
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
+    pub db: PathBuf,
+    /// Policy file; repeat to merge several. Default: policies/default.yaml when present.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Region to scan; repeat for several. Default: the configured region.
+    #[arg(long = "region", value_name = "REGION", conflicts_with = "all_regions")]
+    pub regions: Vec<String>,
+    /// Scan every region enabled for the account.
+    #[arg(long)]
+    pub all_regions: bool,
+    /// Send every AWS call to this endpoint (emulator, proxy, VPC endpoint).
+    #[arg(long, env = "AWS_ENDPOINT_URL", hide_env_values = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Allow a plain-http endpoint on a host other than loopback.
+    #[arg(long)]
+    pub allow_insecure_endpoint: bool,
+    /// Named profile from the AWS config files (default: AWS_PROFILE or `default`).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Output format. Default: table on a terminal, jsonl otherwise.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value = "high")]
+    pub fail_on: FailOn,
+    /// Per-snapshot API calls in flight per scope.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_concurrency: u16,
+    /// Wait for another scan holding the database instead of exiting.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
+    pub db: PathBuf,
+    /// How many scans to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Policy files to check. Default: policies/default.yaml.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+}
+
+/// `--fail-on`: a severity, or `none` to always exit 0 on findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    None,
+}
+
+impl FailOn {
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::High => Some(Severity::High),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::None => None,
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! AWS session: the SDK configuration (credential chain, endpoint, retry and
+//! timeouts), the caller's identity, the region list, and per-region clients
+//! that count every request attempt.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+use super::error::ScopeError;
+use crate::collect::{ApiCalls, CollectError};
+
+/// Which regions to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionChoice {
+    /// The region of the credential chain's configuration (`AWS_REGION`, profile).
+    Configured,
+    Listed(Vec<String>),
+    /// Every region enabled for the account (`DescribeRegions`).
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    pub regions: RegionChoice,
+    /// Replaces every AWS endpoint (emulators, proxies, VPC endpoints).
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    /// Per-snapshot attribute calls in flight, per scope.
+    pub max_concurrency: usize,
+    /// Scopes (service x region) listed at once.
+    pub max_concurrent_scopes: usize,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            regions: RegionChoice::Configured,
+            endpoint_url: None,
+            profile: None,
+            max_concurrency: 16,
+            max_concurrent_scopes: 16,
+        }
+    }
+}
+
+const CREDENTIALS_HINT: &str = "Configure AWS credentials as for the AWS CLI (aws configure, AWS_PROFILE, \
+aws sso login, or an instance role); without an AWS account, run scripts/demo to scan the bundled emulator";
+
+pub(super) struct Session {
+    config: SdkConfig,
+    api_calls: ApiCalls,
+}
+
+impl Session {
+    pub async fn open(options: &AwsOptions, api_calls: &ApiCalls) -> Result<Self, CollectError> {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(300))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let RegionChoice::Listed(regions) = &options.regions {
+            // Identity and region-list calls go to the first named region when
+            // the configuration names none.
+            if let Some(first) = regions.first() {
+                loader = loader.region(
+                    aws_config::meta::region::RegionProviderChain::default_provider()
+                        .or_else(Region::new(first.clone())),
+                );
+            }
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(CollectError::NoRegion);
+        }
+        Ok(Session { config, api_calls: api_calls.clone() })
+    }
+
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(CountAttempts(self.api_calls.clone()))
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    fn default_region(&self) -> String {
+        self.config.region().map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    /// The account the credentials belong to (STS `GetCallerIdentity`).
+    pub async fn caller_account(&self) -> Result<String, CollectError> {
+        let conf =
+            aws_sdk_sts::config::Builder::from(&self.config).interceptor(CountAttempts(self.api_calls.clone())).build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        match sts.get_caller_identity().send().await {
+            Ok(out) => out.account().map(str::to_owned).ok_or_else(|| CollectError::Api {
+                action: "sts:GetCallerIdentity",
+                code: "MissingAccount".into(),
+                message: "the response named no account".into(),
+            }),
+            Err(e) => {
+                let e = ScopeError::from_sdk("GetCallerIdentity", e);
+                let profile = std::env::var("AWS_PROFILE").map(|p| format!(" (profile {p})")).unwrap_or_default();
+                Err(CollectError::Credentials {
+                    message: format!("could not identify the caller{profile}: {} [{}]", e.message, e.code),
+                    hint: CREDENTIALS_HINT,
+                })
+            }
+        }
+    }
+
+    /// Resolve the region choice to names, rejecting names that do not exist.
+    pub async fn regions(&self, choice: &RegionChoice) -> Result<Vec<String>, CollectError> {
+        match choice {
+            RegionChoice::Configured => Ok(vec![self.default_region()]),
+            RegionChoice::All => {
+                let enabled = self.describe_regions(false).await.map_err(|e| CollectError::Api {
+                    action: "ec2:DescribeRegions",
+                    code: e.code,
+                    message: e.message,
+                })?;
+                Ok(enabled)
+            }
+            RegionChoice::Listed(names) => {
+                let malformed: Vec<&str> = names.iter().map(String::as_str).filter(|n| !looks_like_region(n)).collect();
+                if !malformed.is_empty() {
+                    return Err(CollectError::UnknownRegion {
+                        names: malformed.join(", "),
+                        known: "region names look like us-east-1".into(),
+                    });
+                }
+                // Where the region list cannot be read (e.g. denied in the
+                // default region), each region still fails or succeeds on its own.
+                if let Ok(known) = self.describe_regions(true).await {
+                    let unknown: Vec<&str> =
+                        names.iter().map(String::as_str).filter(|n| !known.iter().any(|k| k == n)).collect();
+                    if !unknown.is_empty() {
+                        return Err(CollectError::UnknownRegion { names: unknown.join(", "), known: known.join(", ") });
+                    }
+                }
+                let mut names = names.clone();
+                names.dedup();
+                Ok(names)
+            }
+        }
+    }
+
+    async fn describe_regions(&self, all: bool) -> Result<Vec<String>, ScopeError> {
+        let out = self
+            .ec2(&self.default_region())
+            .describe_regions()
+            .all_regions(all)
+            .send()
+            .await
+            .map_err(|e| ScopeError::from_sdk("DescribeRegions", e))?;
+        let mut names: Vec<String> = out.regions().iter().filter_map(|r| r.region_name().map(str::to_owned)).collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn looks_like_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Records every attempt (retries included) under the operation's name.
+#[derive(Debug)]
+struct CountAttempts(ApiCalls);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "snapaudit::CountAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            self.0.record(metadata.name());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_region;
+
+    #[test]
+    fn region_names_are_checked_for_shape() {
+        assert!(looks_like_region("us-east-1"));
+        assert!(looks_like_region("us-gov-west-1"));
+        assert!(!looks_like_region("us-east"));
+        assert!(!looks_like_region("US-EAST-1"));
+        assert!(!looks_like_region("us-east-1; rm"));
+    }
+}
+
+/// Custom endpoints must be explicit and sane: an http(s) URL with a host;
+/// plain http only to loopback unless `allow_insecure` (credentials would
+/// cross the network unencrypted).
+pub fn check_endpoint(url: &str, allow_insecure: bool) -> Result<(), CollectError> {
+    let bad = |reason: &str| CollectError::Endpoint { url: url.to_owned(), reason: reason.to_owned() };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected http(s)://host[:port]"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
+            if !port.is_empty() && port.parse::<u16>().is_err() && !h.is_empty() && !authority.starts_with('[') {
+                return Err(bad("the port is not a number"));
+            }
+            if authority.starts_with('[') && !h.ends_with(']') { authority } else { h }
+        }
+        _ => authority,
+    };
+    if host.is_empty() || host.contains('@') || host.chars().any(char::is_whitespace) {
+        return Err(bad("no valid host"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if allow_insecure || is_loopback(host) => Ok(()),
+        "http" => Err(bad("plain http to a host other than loopback; use https, or pass --allow-insecure-endpoint")),
+        _ => Err(bad("the scheme must be http or https")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn endpoints_are_checked() {
+        assert!(check_endpoint("https://ec2.example.com", false).is_ok());
+        assert!(check_endpoint("http://127.0.0.1:5000", false).is_ok());
+        assert!(check_endpoint("http://localhost:5000/", false).is_ok());
+        assert!(check_endpoint("http://[::1]:5000", false).is_ok());
+        assert!(check_endpoint("http://10.0.0.5:5000", false).is_err());
+        assert!(check_endpoint("http://10.0.0.5:5000", true).is_ok());
+        assert!(check_endpoint("not a url", false).is_err());
+        assert!(check_endpoint("ftp://127.0.0.1", false).is_err());
+        assert!(check_endpoint("http://127.0.0.1:notaport", false).is_err());
+        assert!(check_endpoint("http://", false).is_err());
+    }
+}

@@ -1,0 +1,54 @@
+//! A failure of one scope, with the AWS error code kept matchable.
+
+use std::error::Error;
+use std::fmt::Debug;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeError {
+    /// The AWS error code (`AccessDenied`, `UnauthorizedOperation`, ...) or a
+    /// transport class (`Timeout`, `ConnectionError`, `InvalidResponse`).
+    pub code: String,
+    pub message: String,
+}
+
+impl ScopeError {
+    pub fn from_sdk<E, R>(action: &str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+        R: Debug,
+    {
+        let chain = display_chain(&err);
+        let code = match &err {
+            SdkError::ServiceError(_) => err.code().unwrap_or("ServiceError").to_owned(),
+            SdkError::DispatchFailure(_) if chain.contains("no credentials") => "NoCredentials".to_owned(),
+            SdkError::TimeoutError(_) => "Timeout".to_owned(),
+            SdkError::DispatchFailure(d) if d.is_timeout() => "Timeout".to_owned(),
+            SdkError::DispatchFailure(_) => "ConnectionError".to_owned(),
+            SdkError::ResponseError(_) => "InvalidResponse".to_owned(),
+            SdkError::ConstructionFailure(_) => "RequestNotBuilt".to_owned(),
+            _ => "Unknown".to_owned(),
+        };
+        let message = match err.message() {
+            Some(m) => format!("{action}: {m}"),
+            None => format!("{action}: {chain}"),
+        };
+        ScopeError { code, message }
+    }
+}
+
+/// The error and its sources, each by its `Display` (the SDK's own context
+/// formatter appends a `Debug` dump, unreadable in a terminal).
+fn display_chain(err: &dyn Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn Error> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && text != "other" && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}

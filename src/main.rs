@@ -1,0 +1,18 @@
+//! Entry point: parse arguments, run, map the result to a documented exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use snapaudit::app::{self, exit};
+use snapaudit::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match app::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

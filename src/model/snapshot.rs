@@ -1,0 +1,220 @@
+//! A snapshot as seen in one scan, the scope it was listed in, and whether that
+//! scope listed completely.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Cloud provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Aws,
+    Azure,
+}
+
+/// Kind of snapshot; one collector per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    Ebs,
+    Rds,
+    RdsCluster,
+    AzureSnapshot,
+}
+
+macro_rules! str_enum {
+    ($ty:ty { $($variant:ident => $s:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$variant),)* _ => None }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+str_enum!(Provider { Aws => "aws", Azure => "azure" });
+str_enum!(Service { Ebs => "ebs", Rds => "rds", RdsCluster => "rds-cluster", AzureSnapshot => "azure-snapshot" });
+str_enum!(CoverageStatus { Complete => "complete", Failed => "failed" });
+
+/// The unit that lists completely or fails as a whole: one service in one
+/// account (or subscription) and region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub provider: Provider,
+    pub service: Service,
+    pub account: String,
+    pub region: String,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{} {} {}", self.provider, self.service, self.account, self.region)
+    }
+}
+
+/// Who may restore a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "lowercase")]
+pub enum Grantee {
+    /// Anyone (EBS group `all`, RDS `all`).
+    Public,
+    /// One account.
+    Account(String),
+    /// A named group other than `all` (kept so nothing is dropped).
+    Group(String),
+}
+
+impl Grantee {
+    /// The output spelling: `all` for public, else the account or group id.
+    pub fn label(&self) -> &str {
+        match self {
+            Grantee::Public => "all",
+            Grantee::Account(id) | Grantee::Group(id) => id,
+        }
+    }
+}
+
+/// One snapshot as listed in one scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub scope: Scope,
+    pub id: String,
+    /// Volume, DB instance, cluster or disk the snapshot was taken from.
+    pub source_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: Option<String>,
+    pub size_gib: Option<i64>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub description: Option<String>,
+    pub state: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Sorted, without duplicates.
+    pub grantees: Vec<Grantee>,
+    /// False when the share list could not be read in this scan; `grantees`
+    /// then holds the last known list, carried forward unverified.
+    pub grantees_known: bool,
+}
+
+impl Snapshot {
+    pub fn is_public(&self) -> bool {
+        self.grantees.contains(&Grantee::Public)
+    }
+
+    /// Metadata compared by the diff as "modified" (shares are compared apart).
+    pub fn metadata_differences(&self, newer: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.encrypted != newer.encrypted {
+            out.push(format!("encrypted: {} -> {}", self.encrypted, newer.encrypted));
+        }
+        if self.kms_key_id != newer.kms_key_id {
+            out.push(format!(
+                "kms_key_id: {} -> {}",
+                self.kms_key_id.as_deref().unwrap_or("-"),
+                newer.kms_key_id.as_deref().unwrap_or("-")
+            ));
+        }
+        if self.description != newer.description {
+            out.push(format!(
+                "description: {:?} -> {:?}",
+                self.description.as_deref().unwrap_or(""),
+                newer.description.as_deref().unwrap_or("")
+            ));
+        }
+        if self.tags != newer.tags {
+            let keys: std::collections::BTreeSet<&String> = self.tags.keys().chain(newer.tags.keys()).collect();
+            for key in keys {
+                let (old, new) = (self.tags.get(key), newer.tags.get(key));
+                if old != new {
+                    out.push(format!(
+                        "tag {key}: {} -> {}",
+                        old.map_or("(none)", String::as_str),
+                        new.map_or("(none)", String::as_str)
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverageStatus {
+    Complete,
+    Failed,
+}
+
+/// Whether a scope listed completely in a scan, and why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub scope: Scope,
+    pub status: CoverageStatus,
+    /// Machine-matchable error code (e.g. `AccessDenied`), when failed.
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    /// Snapshots listed whose share list could not be read (exposure unknown).
+    pub unknown_exposure: Vec<String>,
+    /// EBS only: the region's snapshot block-public-access state
+    /// (`block-all-sharing`, `block-new-sharing`, `unblocked`, or `unknown`).
+    pub block_public_access: Option<String>,
+}
+
+impl Coverage {
+    pub fn complete(scope: Scope) -> Self {
+        Coverage {
+            scope,
+            status: CoverageStatus::Complete,
+            error_code: None,
+            error: None,
+            unknown_exposure: Vec::new(),
+            block_public_access: None,
+        }
+    }
+
+    pub fn failed(scope: Scope, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Coverage {
+            scope,
+            status: CoverageStatus::Failed,
+            error_code: Some(code.into()),
+            error: Some(message.into()),
+            unknown_exposure: Vec::new(),
+            block_public_access: None,
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.status == CoverageStatus::Complete
+    }
+}
+
+impl Grantee {
+    /// Stored spelling: `all`, an account id, or `group:NAME`.
+    pub fn encode(&self) -> String {
+        match self {
+            Grantee::Public => "all".to_owned(),
+            Grantee::Account(id) => id.clone(),
+            Grantee::Group(name) => format!("group:{name}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Grantee {
+        match s {
+            "all" => Grantee::Public,
+            _ => match s.strip_prefix("group:") {
+                Some(name) => Grantee::Group(name.to_owned()),
+                None => Grantee::Account(s.to_owned()),
+            },
+        }
+    }
+}

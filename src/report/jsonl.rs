@@ -1,0 +1,81 @@
+//! JSON lines: one `{"type": T, "data": {...}}` object per line. Field names
+//! are a contract (README, "Output"); add fields, never rename them.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{ScanReport, Sink};
+use crate::model::{Change, Coverage, Finding};
+
+pub struct JsonLines;
+
+impl Sink for JsonLines {
+    fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
+        for c in report.changes {
+            line(out, "change", change(c))?;
+        }
+        for f in report.findings {
+            line(out, "finding", finding(f))?;
+        }
+        for c in report.coverage {
+            line(out, "coverage", coverage(c))?;
+        }
+        line(out, "summary", report.summary())
+    }
+}
+
+/// The envelope, as a struct so `type` is written before `data`.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: T,
+}
+
+fn line(out: &mut dyn Write, kind: &str, data: impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Envelope { kind, data })?;
+    out.write_all(b"\n")
+}
+
+pub fn finding(f: &Finding) -> serde_json::Value {
+    json!({
+        "rule": f.rule,
+        "severity": f.severity,
+        "provider": f.scope.provider,
+        "service": f.scope.service,
+        "account": f.scope.account,
+        "region": f.scope.region,
+        "snapshot_id": f.snapshot_id,
+        "grantees": f.grantees,
+        "message": f.message,
+    })
+}
+
+pub fn change(c: &Change) -> serde_json::Value {
+    json!({
+        "kind": c.kind,
+        "provider": c.scope.provider,
+        "service": c.scope.service,
+        "account": c.scope.account,
+        "region": c.scope.region,
+        "snapshot_id": c.snapshot_id,
+        "grantee": c.grantee.as_ref().map(|g| g.label()),
+        "details": c.details,
+    })
+}
+
+pub fn coverage(c: &Coverage) -> serde_json::Value {
+    json!({
+        "provider": c.scope.provider,
+        "service": c.scope.service,
+        "account": c.scope.account,
+        "region": c.scope.region,
+        "status": c.status,
+        "error_code": c.error_code,
+        "error": c.error,
+        "unknown_exposure": c.unknown_exposure,
+        "block_public_access": c.block_public_access,
+    })
+}

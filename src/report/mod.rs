@@ -1,0 +1,96 @@
+//! STAGE 4, I/O: one scan's results, written for people or machines.
+//!
+//! One file per format, each a [`Sink`]; every format carries the same
+//! changes, findings and coverage.
+
+mod jsonl;
+mod table;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::model::{Change, Coverage, Finding, Scope, Severity};
+
+pub use jsonl::JsonLines;
+pub use table::{Table, write_table};
+
+/// Output formats, chosen with `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal.
+    Table,
+    /// One JSON object per line: {"type": ..., "data": {...}}.
+    Jsonl,
+}
+
+/// Everything one scan reports.
+pub struct ScanReport<'a> {
+    /// The scan's id in the baseline.
+    pub scan_id: i64,
+    pub snapshot_count: usize,
+    pub changes: &'a [Change],
+    pub findings: &'a [Finding],
+    pub coverage: &'a [Coverage],
+    pub new_baselines: &'a BTreeSet<Scope>,
+    pub api_calls: &'a BTreeMap<String, u64>,
+    pub duration_ms: u128,
+}
+
+/// The `summary` record, shared by every format.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub scan_id: i64,
+    pub snapshots: usize,
+    pub complete: bool,
+    pub scopes: usize,
+    pub failed_scopes: usize,
+    pub baseline_scopes: usize,
+    pub changes: BTreeMap<&'static str, usize>,
+    pub findings: BTreeMap<&'static str, usize>,
+    pub api_calls: BTreeMap<String, u64>,
+    pub api_calls_total: u64,
+    pub api_calls_per_snapshot: Option<f64>,
+    pub duration_ms: u128,
+}
+
+impl ScanReport<'_> {
+    pub fn summary(&self) -> Summary {
+        let mut changes = BTreeMap::new();
+        for c in self.changes {
+            *changes.entry(c.kind.as_str()).or_insert(0) += 1;
+        }
+        let mut findings: BTreeMap<&'static str, usize> = Severity::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for f in self.findings {
+            *findings.entry(f.severity.as_str()).or_insert(0) += 1;
+        }
+        let total: u64 = self.api_calls.values().sum();
+        Summary {
+            scan_id: self.scan_id,
+            snapshots: self.snapshot_count,
+            complete: self.coverage.iter().all(Coverage::is_complete),
+            scopes: self.coverage.len(),
+            failed_scopes: self.coverage.iter().filter(|c| !c.is_complete()).count(),
+            baseline_scopes: self.new_baselines.len(),
+            changes,
+            findings,
+            api_calls: self.api_calls.clone(),
+            api_calls_total: total,
+            api_calls_per_snapshot: (self.snapshot_count > 0)
+                .then(|| ((total as f64 / self.snapshot_count as f64) * 10_000.0).round() / 10_000.0),
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+pub trait Sink {
+    fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()>;
+}
+
+pub fn sink_for(format: Format) -> Box<dyn Sink> {
+    match format {
+        Format::Table => Box::new(Table),
+        Format::Jsonl => Box::new(JsonLines),
+    }
+}

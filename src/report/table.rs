@@ -1,0 +1,120 @@
+//! Aligned plain-text tables for a terminal: findings, changes, coverage gaps,
+//! then a one-paragraph summary.
+
+use std::io::{self, Write};
+
+use super::{ScanReport, Sink};
+use crate::model::Severity;
+
+pub struct Table;
+
+impl Sink for Table {
+    fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
+        let s = report.summary();
+        if !report.findings.is_empty() {
+            writeln!(out, "FINDINGS")?;
+            let rows = report.findings.iter().map(|f| {
+                vec![
+                    f.severity.as_str().to_uppercase(),
+                    f.rule.clone(),
+                    f.scope.service.to_string(),
+                    f.scope.account.clone(),
+                    f.scope.region.clone(),
+                    f.snapshot_id.clone(),
+                    f.grantees.join(","),
+                    f.message.clone(),
+                ]
+            });
+            write_table(
+                out,
+                &["SEVERITY", "RULE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "GRANTEES", "MESSAGE"],
+                rows,
+            )?;
+            writeln!(out)?;
+        }
+        if !report.changes.is_empty() {
+            writeln!(out, "CHANGES SINCE THE PREVIOUS SCAN")?;
+            let rows = report.changes.iter().map(|c| {
+                vec![
+                    c.kind.as_str().to_owned(),
+                    c.scope.service.to_string(),
+                    c.scope.account.clone(),
+                    c.scope.region.clone(),
+                    c.snapshot_id.clone(),
+                    c.details.clone(),
+                ]
+            });
+            write_table(out, &["CHANGE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "DETAILS"], rows)?;
+            writeln!(out)?;
+        }
+        let gaps: Vec<_> =
+            report.coverage.iter().filter(|c| !c.is_complete() || !c.unknown_exposure.is_empty()).collect();
+        if !gaps.is_empty() {
+            writeln!(out, "INCOMPLETE COVERAGE (no deletion is inferred here)")?;
+            let rows = gaps.iter().map(|c| {
+                let problem = match (&c.error_code, &c.error) {
+                    (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                    _ => format!("share list unreadable for {} snapshot(s)", c.unknown_exposure.len()),
+                };
+                vec![
+                    c.scope.service.to_string(),
+                    c.scope.account.clone(),
+                    c.scope.region.clone(),
+                    c.status.as_str().into(),
+                    problem,
+                ]
+            });
+            write_table(out, &["SERVICE", "ACCOUNT", "REGION", "STATUS", "PROBLEM"], rows)?;
+            writeln!(out)?;
+        }
+        let findings: Vec<String> = Severity::ALL
+            .iter()
+            .filter_map(|sev| s.findings.get(sev.as_str()).filter(|n| **n > 0).map(|n| format!("{n} {sev}")))
+            .collect();
+        writeln!(
+            out,
+            "scan {}: {} snapshots in {} scope(s){}, {} change(s), findings: {}; {} API calls{} in {:.1}s",
+            s.scan_id,
+            s.snapshots,
+            s.scopes,
+            if s.failed_scopes > 0 { format!(" ({} FAILED)", s.failed_scopes) } else { String::new() },
+            report.changes.len(),
+            if findings.is_empty() { "none".to_owned() } else { findings.join(", ") },
+            s.api_calls_total,
+            s.api_calls_per_snapshot.map(|r| format!(" ({r:.3} per snapshot)")).unwrap_or_default(),
+            s.duration_ms as f64 / 1000.0,
+        )?;
+        if s.baseline_scopes > 0 {
+            writeln!(out, "{} scope(s) scanned for the first time: this scan is their baseline.", s.baseline_scopes)?;
+        }
+        Ok(())
+    }
+}
+
+/// Columns sized to their widest cell; the last column is not padded.
+pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: impl Iterator<Item = Vec<String>>) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let print = |out: &mut dyn Write, cells: Vec<&str>| -> io::Result<()> {
+        let last = cells.len().saturating_sub(1);
+        let mut line = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    print(out, headers.to_vec())?;
+    for row in &rows {
+        print(out, row.iter().map(String::as_str).collect())?;
+    }
+    Ok(())
+}

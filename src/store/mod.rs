@@ -1,0 +1,135 @@
+//! STAGE 2, I/O: the SQLite baseline. Opens (creating it owner-only), migrates,
+//! loads the last known state of every scope, and writes a scan in one
+//! transaction or not at all.
+
+pub mod diff;
+mod migrations;
+mod read;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::model::{Scope, Snapshot};
+
+pub use read::ScanSummary;
+pub use write::ScanRecord;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database {path}: {source}")]
+    Create { path: String, source: std::io::Error },
+    #[error(
+        "{path} is not a snapaudit database (corrupt, truncated or another file); it was left untouched. Move it aside or pass another --db"
+    )]
+    Corrupt { path: String },
+    #[error(
+        "{path} is an SQLite database of another program (it has tables but no snapaudit schema); it was left untouched"
+    )]
+    NotOurs { path: String },
+    #[error(
+        "{path} was written by a newer snapaudit (schema {version}); upgrade snapaudit. The file was left untouched"
+    )]
+    NewerSchema { path: String, version: String },
+    #[error("{path} is read-only: snapaudit needs to write the scan there; fix its permissions or pass another --db")]
+    ReadOnly { path: String },
+    #[error("{path} is busy: another snapaudit is writing it; try again when it finishes")]
+    Busy { path: String },
+    #[error("the disk holding {path} is full; the scan was not written and the baseline is unchanged")]
+    Full { path: String },
+    #[error("database {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("database {path}: stored value {value:?} in {column} is invalid")]
+    BadValue { path: String, column: &'static str, value: String },
+}
+
+impl StoreError {
+    /// Classify an SQLite error into the cases people can act on.
+    fn from_sqlite(path: &str, source: rusqlite::Error) -> Self {
+        let path = path.to_owned();
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path },
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+            Some(ErrorCode::DiskFull) => StoreError::Full { path },
+            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => StoreError::ReadOnly { path },
+            _ => StoreError::Sqlite { path, source },
+        }
+    }
+}
+
+/// The last known state of every scope ever listed completely.
+#[derive(Debug, Default, Clone)]
+pub struct Baseline {
+    /// Current snapshot versions by scope and id.
+    pub snapshots: BTreeMap<Scope, BTreeMap<String, Snapshot>>,
+    /// Scopes that have had at least one complete listing.
+    pub established: BTreeSet<Scope>,
+}
+
+impl Baseline {
+    pub fn previous(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
+        self.snapshots.get(scope)?.get(snapshot_id)
+    }
+}
+
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl Store {
+    /// Open the database at `path`, creating it (mode 0600, parent folders
+    /// included) when absent. An existing file that is not a valid snapaudit
+    /// database is reported and never overwritten.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let display = path.display().to_string();
+        if !path.exists() {
+            create_owner_only(path).map_err(|source| StoreError::Create { path: display.clone(), source })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::from_sqlite(&display, e))?;
+        let err = |e| StoreError::from_sqlite(&display, e);
+        conn.busy_timeout(Duration::from_secs(30)).map_err(err)?;
+        // Reading the header first turns a corrupt or foreign file into a
+        // clear error before anything could be written to it.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(err)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::ReadOnly { path: display });
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(err)?;
+        migrations::migrate(&mut conn, &display).map_err(|e| match e {
+            StoreError::Sqlite { path, source } => StoreError::from_sqlite(&path, source),
+            other => other,
+        })?;
+        Ok(Store { conn, path: display })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, e)
+    }
+}
+
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    // SQLite gives its -wal and -shm files the database file's mode.
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    Ok(())
+}
+
+/// Where the database lives unless `--db` says otherwise.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("state/snapaudit.db")
+}

@@ -1,0 +1,120 @@
+//! Reading the baseline: the last known state of each scope, and scan history.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Row;
+use serde::Serialize;
+
+use super::{Baseline, Store, StoreError};
+use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+
+/// One line of `snapaudit history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanSummary {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub snapshots: i64,
+    pub complete: bool,
+    pub failed_scopes: i64,
+    pub changes: i64,
+    pub findings: i64,
+    pub command: String,
+}
+
+impl Store {
+    /// The current version of every snapshot, and which scopes have a baseline.
+    pub fn baseline(&self) -> Result<Baseline, StoreError> {
+        let mut baseline = Baseline::default();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT provider, service, account, region, snapshot_id, source_id, created_at, size_gib,
+                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known
+                 FROM snapshot_versions WHERE ended_scan IS NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let snapshot = self.snapshot_from_row(row)?;
+            baseline.snapshots.entry(snapshot.scope.clone()).or_default().insert(snapshot.id.clone(), snapshot);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT provider, service, account, region FROM coverage WHERE status = 'complete'")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            baseline.established.insert(self.scope_from_row(row)?);
+        }
+        Ok(baseline)
+    }
+
+    /// The most recent scans, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<ScanSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.id, s.started_at, s.finished_at, s.snapshot_count, s.complete, s.command,
+                        (SELECT count(*) FROM coverage c WHERE c.scan_id = s.id AND c.status = 'failed'),
+                        (SELECT count(*) FROM changes c WHERE c.scan_id = s.id),
+                        (SELECT count(*) FROM findings f WHERE f.scan_id = s.id)
+                 FROM scans s ORDER BY s.id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(ScanSummary {
+                    id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    finished_at: r.get(2)?,
+                    snapshots: r.get(3)?,
+                    complete: r.get(4)?,
+                    command: r.get(5)?,
+                    failed_scopes: r.get(6)?,
+                    changes: r.get(7)?,
+                    findings: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn scope_from_row(&self, row: &Row<'_>) -> Result<Scope, StoreError> {
+        let text = |i: usize| row.get::<_, String>(i).map_err(|e| self.err(e));
+        let (provider, service) = (text(0)?, text(1)?);
+        Ok(Scope {
+            provider: Provider::parse(&provider).ok_or_else(|| self.bad("provider", provider.clone()))?,
+            service: Service::parse(&service).ok_or_else(|| self.bad("service", service.clone()))?,
+            account: text(2)?,
+            region: text(3)?,
+        })
+    }
+
+    fn snapshot_from_row(&self, row: &Row<'_>) -> Result<Snapshot, StoreError> {
+        let get = |e| self.err(e);
+        let tags: String = row.get(12).map_err(get)?;
+        let grantees: String = row.get(13).map_err(get)?;
+        let tags: BTreeMap<String, String> = serde_json::from_str(&tags).map_err(|_| self.bad("tags", tags.clone()))?;
+        let encoded: Vec<String> =
+            serde_json::from_str(&grantees).map_err(|_| self.bad("grantees", grantees.clone()))?;
+        Ok(Snapshot {
+            scope: self.scope_from_row(row)?,
+            id: row.get(4).map_err(get)?,
+            source_id: row.get(5).map_err(get)?,
+            created_at: row.get(6).map_err(get)?,
+            size_gib: row.get(7).map_err(get)?,
+            encrypted: row.get(8).map_err(get)?,
+            kms_key_id: row.get(9).map_err(get)?,
+            description: row.get(10).map_err(get)?,
+            state: row.get(11).map_err(get)?,
+            tags,
+            grantees: encoded.iter().map(|g| Grantee::decode(g)).collect(),
+            grantees_known: row.get(14).map_err(get)?,
+        })
+    }
+
+    fn bad(&self, column: &'static str, value: String) -> StoreError {
+        StoreError::BadValue { path: self.path.clone(), column, value }
+    }
+}

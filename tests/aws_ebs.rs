@@ -1,0 +1,200 @@
+//! End-to-end: the real binary scans EBS snapshots in moto (through our proxy
+//! where a fault, paging or a missing API is needed).
+
+mod common;
+
+use common::proxy::Proxy;
+use common::{ACCOUNT, Moto, TempDir, delete, ec2, runtime, seed_snapshots, share, snapaudit, unshare_public};
+
+const OUTSIDER: &str = "999999999999";
+const PARTNER: &str = "222222222222";
+
+fn pair(kind: &str, id: &str) -> (String, String) {
+    (kind.to_owned(), id.to_owned())
+}
+
+fn sorted(mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn baseline_then_shares_then_deletions() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let client = ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 6, "app data"));
+    let scan = || snapaudit(dir.path(), Some(&moto.url), &["scan", "--format", "jsonl"]);
+
+    let first = scan();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(first.changes().is_empty(), "the first scan is the baseline: {first:?}");
+    assert_eq!(first.summary()["snapshots"], 6);
+    assert_eq!(first.summary()["baseline_scopes"], 1);
+
+    rt.block_on(share(&client, &ids[0], Some(OUTSIDER)));
+    rt.block_on(share(&client, &ids[1], None));
+    let second = scan();
+    assert_eq!(second.code, 1, "a high finding exits 1: {second:?}");
+    assert_eq!(second.changes(), sorted(vec![pair("share-added", &ids[0]), pair("share-added", &ids[1])]));
+    assert_eq!(second.findings(), vec![pair("external-share", &ids[0]), pair("public-share", &ids[1])]);
+    let changes = second.records("change");
+    let public = changes.iter().find(|c| c["snapshot_id"] == ids[1].as_str()).unwrap();
+    assert_eq!(public["grantee"], "all");
+    let finding = second.records("finding").into_iter().find(|f| f["rule"] == "external-share").unwrap();
+    assert_eq!(finding["grantees"], serde_json::json!([OUTSIDER]));
+    assert_eq!(finding["severity"], "high");
+    assert_eq!(finding["account"], ACCOUNT);
+    assert_eq!(finding["provider"], "aws");
+    assert_eq!(finding["service"], "ebs");
+
+    rt.block_on(unshare_public(&client, &ids[1]));
+    rt.block_on(delete(&client, &ids[4]));
+    rt.block_on(delete(&client, &ids[5]));
+    let third = scan();
+    assert_eq!(
+        third.changes(),
+        sorted(vec![pair("deleted", &ids[4]), pair("deleted", &ids[5]), pair("share-removed", &ids[1])]),
+        "{third:?}"
+    );
+    assert_eq!(third.findings(), vec![pair("external-share", &ids[0])]);
+
+    let fourth = scan();
+    assert!(fourth.changes().is_empty(), "an unchanged account shows no change: {fourth:?}");
+
+    let history = snapaudit(dir.path(), None, &["history", "--format", "jsonl"]);
+    let scans = history.records("scan");
+    assert_eq!(scans.len(), 4, "{history:?}");
+    assert_eq!(scans[0]["id"], 4);
+    assert_eq!(scans[1]["changes"], 3);
+}
+
+#[test]
+fn a_failing_region_is_recorded_and_never_reports_deletions() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let east = ec2(&moto.url, "us-east-1");
+    let west = ec2(&moto.url, "us-west-2");
+    let east_ids = rt.block_on(seed_snapshots(&east, 3, "east"));
+    let west_ids = rt.block_on(seed_snapshots(&west, 3, "west"));
+    let scan = || {
+        snapaudit(
+            dir.path(),
+            Some(&proxy.url),
+            &["scan", "--format", "jsonl", "--region", "us-east-1", "--region", "us-west-2"],
+        )
+    };
+    let first = scan();
+    assert_eq!((first.code, first.summary()["snapshots"].as_u64()), (0, Some(6)), "{first:?}");
+
+    proxy.state.set(|f| {
+        f.deny_regions.insert("us-west-2".into());
+    });
+    rt.block_on(delete(&east, &east_ids[0]));
+    rt.block_on(delete(&west, &west_ids[0]));
+    let second = scan();
+    assert_eq!(second.code, 3, "incomplete coverage exits 3: {second:?}");
+    assert_eq!(second.changes(), vec![pair("deleted", &east_ids[0])], "only the complete region may report deletions");
+    let coverage = second.records("coverage");
+    let west_cov = coverage.iter().find(|c| c["region"] == "us-west-2").unwrap();
+    assert_eq!(west_cov["status"], "failed");
+    assert_eq!(west_cov["error_code"], "UnauthorizedOperation");
+    assert!(west_cov["error"].as_str().unwrap().contains("DescribeSnapshots"), "{west_cov}");
+    assert_eq!(second.summary()["failed_scopes"], 1);
+    assert_eq!(second.summary()["complete"], false);
+
+    proxy.state.set(|f| f.deny_regions.clear());
+    let third = scan();
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(
+        third.changes(),
+        vec![pair("deleted", &west_ids[0])],
+        "once the region lists again, the deletion made while it failed is reported"
+    );
+}
+
+#[test]
+fn pages_are_followed_to_the_end() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    proxy.state.set(|f| f.page_size = Some(7));
+    let ids = rt.block_on(seed_snapshots(&ec2(&moto.url, "us-east-1"), 20, "paged"));
+    rt.block_on(share(&ec2(&moto.url, "us-east-1"), &ids[19], None));
+    let run = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(run.summary()["snapshots"], 20, "{run:?}");
+    assert_eq!(proxy.state.count("DescribeSnapshots"), 3, "20 snapshots in pages of 7");
+    assert_eq!(run.summary()["api_calls"]["DescribeSnapshots"], 3);
+    assert_eq!(run.findings(), vec![pair("public-share", &ids[19])], "the last page is read");
+}
+
+#[test]
+fn block_public_access_state_is_recorded_and_lowers_public_findings() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 2, "bpa"));
+    rt.block_on(share(&client, &ids[0], None));
+
+    // moto lacks the action (HTTP 500): the state is unknown, the scan complete.
+    let unknown = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(unknown.records("coverage")[0]["block_public_access"], "unknown");
+    assert_eq!(unknown.records("coverage")[0]["status"], "complete");
+    assert_eq!(unknown.records("finding")[0]["severity"], "critical");
+
+    proxy.state.set(|f| f.block_public_access = Some("block-all-sharing".into()));
+    let blocked = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(blocked.records("coverage")[0]["block_public_access"], "block-all-sharing");
+    let finding = &blocked.records("finding")[0];
+    assert_eq!((finding["rule"].as_str(), finding["severity"].as_str()), (Some("public-share"), Some("medium")));
+    assert_eq!(blocked.code, 0, "medium is below the default --fail-on high");
+}
+
+#[test]
+fn a_thousand_snapshots_yield_exactly_the_shared_ones() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 1000, "bulk"));
+    let public: Vec<&String> = ids.iter().skip(3).step_by(200).collect();
+    let external: Vec<&String> = ids.iter().skip(50).step_by(150).collect();
+    let trusted: Vec<&String> = ids.iter().skip(10).step_by(400).collect();
+    rt.block_on(async {
+        for id in &public {
+            share(&client, id, None).await;
+        }
+        for id in &external {
+            share(&client, id, Some(OUTSIDER)).await;
+        }
+        for id in &trusted {
+            share(&client, id, Some(PARTNER)).await;
+        }
+    });
+    std::fs::write(dir.path().join("policy.yaml"), format!("version: 1\ntrusted_accounts: [\"{PARTNER}\"]\n")).unwrap();
+
+    let run = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--policy", "policy.yaml"]);
+    assert_eq!(run.summary()["snapshots"], 1000, "{}", run.stderr);
+    let mut expected: Vec<(String, String)> = public
+        .iter()
+        .map(|id| pair("public-share", id))
+        .chain(external.iter().map(|id| pair("external-share", id)))
+        .collect();
+    expected.sort();
+    assert_eq!((public.len(), external.len(), trusted.len()), (5, 7, 3));
+    assert_eq!(run.findings(), expected);
+
+    // One attribute call per snapshot, and the proxy saw what the tool counted.
+    assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 1000);
+    assert_eq!(run.summary()["api_calls"]["DescribeSnapshotAttribute"], 1000);
+    let per_snapshot = run.summary()["api_calls_per_snapshot"].as_f64().unwrap();
+    assert!(per_snapshot < 1.01, "{per_snapshot} API calls per snapshot");
+}
+
+#[test]
+fn a_region_that_does_not_exist_is_refused_before_any_scan() {
+    let (moto, dir) = (Moto::start(), TempDir::new());
+    let run = snapaudit(dir.path(), Some(&moto.url), &["scan", "--region", "us-nowhere-9"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("us-nowhere-9"), "{}", run.stderr);
+    assert!(
+        !dir.db().exists() || snapaudit(dir.path(), None, &["history", "--format", "jsonl"]).records("scan").is_empty()
+    );
+}

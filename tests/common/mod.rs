@@ -1,0 +1,260 @@
+//! Test harness shared by the end-to-end tests: the moto emulator, our proxy
+//! in front of it, seeding through the real AWS SDK, and running the binary.
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+
+pub const ACCOUNT: &str = "123456789012";
+/// Planted so tests can check it never reaches output or the database.
+pub const TEST_SECRET: &str = "snapaudit-test-secret-Zq8xV3";
+
+/// A moto server on a free loopback port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+fn moto_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    assert!(
+        path.exists(),
+        "moto_server not found at {}: run scripts/setup-emulator (or set MOTO_SERVER)",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(moto_binary())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto_server");
+        let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "snapaudit-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.0.join("state/snapaudit.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+/// An EC2 client of the real SDK, for seeding the emulator.
+pub fn ec2(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("AKIDTESTING", TEST_SECRET, None, None, "test"))
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+/// Create `count` snapshots of one new volume; returns their ids in order.
+pub async fn seed_snapshots(client: &aws_sdk_ec2::Client, count: usize, description: &str) -> Vec<String> {
+    use futures_util::StreamExt;
+    let region = client.config().region().unwrap().to_string();
+    let volume = client
+        .create_volume()
+        .size(8)
+        .availability_zone(format!("{region}a"))
+        .send()
+        .await
+        .expect("CreateVolume")
+        .volume_id
+        .unwrap();
+    let volume = &volume;
+    let mut ids: Vec<(usize, String)> = futures_util::stream::iter(0..count)
+        .map(|i| async move {
+            let out = client
+                .create_snapshot()
+                .volume_id(volume)
+                .description(format!("{description} {i}"))
+                .send()
+                .await
+                .expect("CreateSnapshot");
+            (i, out.snapshot_id.unwrap())
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    ids.sort();
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+pub async fn share(client: &aws_sdk_ec2::Client, snapshot: &str, account: Option<&str>) {
+    let req = client
+        .modify_snapshot_attribute()
+        .snapshot_id(snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(aws_sdk_ec2::types::OperationType::Add);
+    let req = match account {
+        Some(a) => req.user_ids(a),
+        None => req.group_names("all"),
+    };
+    req.send().await.expect("ModifySnapshotAttribute");
+}
+
+pub async fn unshare_public(client: &aws_sdk_ec2::Client, snapshot: &str) {
+    client
+        .modify_snapshot_attribute()
+        .snapshot_id(snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(aws_sdk_ec2::types::OperationType::Remove)
+        .group_names("all")
+        .send()
+        .await
+        .expect("ModifySnapshotAttribute remove");
+}
+
+pub async fn delete(client: &aws_sdk_ec2::Client, snapshot: &str) {
+    client.delete_snapshot().snapshot_id(snapshot).send().await.expect("DeleteSnapshot");
+}
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The JSON lines of the given `type`, as their `data` objects.
+    pub fn records(&self, kind: &str) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .filter(|v| v["type"] == kind)
+            .map(|v| v["data"].clone())
+            .collect()
+    }
+
+    pub fn summary(&self) -> Value {
+        self.records("summary").pop().unwrap_or_else(|| panic!("no summary in:\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// (kind, snapshot id) of every change, sorted.
+    pub fn changes(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .records("change")
+            .iter()
+            .map(|c| (c["kind"].as_str().unwrap().to_owned(), c["snapshot_id"].as_str().unwrap().to_owned()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// (rule, snapshot id) of every finding, sorted.
+    pub fn findings(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .records("finding")
+            .iter()
+            .map(|c| (c["rule"].as_str().unwrap().to_owned(), c["snapshot_id"].as_str().unwrap().to_owned()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Run the real binary in `dir` with test credentials against `endpoint`.
+pub fn snapaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Run {
+    snapaudit_with(dir, endpoint, args, &[])
+}
+
+/// As [`snapaudit`], with environment variables set (`Some`) or removed (`None`).
+pub fn snapaudit_with(dir: &Path, endpoint: Option<&str>, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_snapaudit"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
+        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"));
+    if let Some(url) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", url);
+    }
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().expect("running snapaudit");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!run.stdout.contains(TEST_SECRET) && !run.stderr.contains(TEST_SECRET), "secret leaked: {run:?}");
+    run
+}
