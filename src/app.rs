@@ -5,13 +5,14 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
 use crate::cli::{Cli, Command, HistoryArgs, ScanArgs, ValidateArgs};
-use crate::collect::aws::{self, AwsOptions, RegionChoice};
-use crate::collect::{ApiCalls, required_permissions};
+use crate::collect::aws::{self, AccountChoice, AssumeRole, AwsOptions, RateLimit, RegionChoice};
+use crate::collect::{ApiCalls, Progress, progress, required_permissions};
 use crate::report::{Format, ScanReport, sink_for};
 use crate::rules::{self, Policy};
 use crate::store::{ScanRecord, Store, diff};
@@ -66,7 +67,18 @@ fn scan(args: ScanArgs) -> Result<u8> {
             RegionChoice::Listed(args.regions.clone())
         },
         endpoint_url: args.endpoint_url.clone(),
-        profile: args.profile.clone(),
+        profiles: args.profiles.clone(),
+        assume_role: args.assume_role.as_ref().map(|name| AssumeRole {
+            role_name: name.clone(),
+            accounts: if args.org {
+                AccountChoice::Organization { only: args.accounts.clone() }
+            } else {
+                AccountChoice::Listed(args.accounts.clone())
+            },
+            external_id: args.external_id.clone(),
+            session_name: args.role_session_name.clone(),
+        }),
+        rate: RateLimit { burst: f64::from(args.burst), per_second: args.max_rps_per_action },
         max_concurrency: usize::from(args.max_concurrency),
         ..AwsOptions::default()
     };
@@ -74,10 +86,17 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let collected = runtime.block_on(async {
-        tokio::select! {
-            result = aws::collect(&options, &api_calls) => result.map(Some),
+        let tracker = Arc::new(Progress::default());
+        let ticker = progress::show(tracker.clone());
+        let result = tokio::select! {
+            result = aws::collect(&options, &api_calls, tracker) => result.map(Some),
             _ = tokio::signal::ctrl_c() => Ok(None),
+        };
+        if let Some(ticker) = ticker {
+            ticker.abort();
+            progress::clear();
         }
+        result
     })?;
     let Some(mut collected) = collected else {
         eprintln!("interrupted: nothing was written; the baseline is as it was");
@@ -93,6 +112,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
         changes: &changes,
         coverage: &collected.coverage,
         new_baselines: &new_baselines,
+        organization: &collected.organization_accounts,
     });
     let calls = api_calls.snapshot();
     let scan_id = store.save_scan(&ScanRecord {
@@ -221,11 +241,32 @@ fn now() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
 }
 
-/// The arguments as typed, for `history`. No flag carries a secret today
-/// (endpoint URLs with credentials in them are refused); a flag that will
-/// must be redacted here.
+/// Flags whose value is a secret, never stored or printed.
+const SECRET_FLAGS: &[&str] = &["--external-id"];
+
+/// The arguments as typed, for `history`, secrets replaced. (Endpoint URLs
+/// with credentials in them are refused, so they need no redaction.)
 fn command_line() -> String {
-    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    redact_args(std::env::args().skip(1))
+}
+
+fn redact_args(args: impl Iterator<Item = String>) -> String {
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for arg in args {
+        if std::mem::take(&mut redact_next) {
+            out.push("<redacted>".to_owned());
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, _)) if SECRET_FLAGS.contains(&flag) => out.push(format!("{flag}=<redacted>")),
+            _ => {
+                redact_next = SECRET_FLAGS.contains(&arg.as_str());
+                out.push(arg);
+            }
+        }
+    }
+    out.join(" ")
 }
 
 /// An IAM policy granting exactly the read-only actions the collectors declare.
@@ -240,4 +281,17 @@ pub fn iam_policy_document() -> String {
         }]
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_args;
+
+    #[test]
+    fn secret_flag_values_are_redacted_in_both_spellings() {
+        let args = ["scan", "--external-id", "s3cret", "--external-id=s3cret", "--region", "eu-west-1"];
+        let line = redact_args(args.iter().map(|s| s.to_string()));
+        assert!(!line.contains("s3cret"), "{line}");
+        assert_eq!(line, "scan --external-id <redacted> --external-id=<redacted> --region eu-west-1");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::model::Severity;
 use crate::report::Format;
@@ -31,6 +31,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("role_targets").args(["accounts", "org"]).multiple(true)))]
 pub struct ScanArgs {
     /// SQLite baseline (created owner-only when absent).
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
@@ -50,9 +51,27 @@ pub struct ScanArgs {
     /// Allow a plain-http endpoint on a host other than loopback.
     #[arg(long)]
     pub allow_insecure_endpoint: bool,
-    /// Named profile from the AWS config files (default: AWS_PROFILE or `default`).
-    #[arg(long)]
-    pub profile: Option<String>,
+    /// Named profile from the AWS config files; repeat to scan several
+    /// accounts. Default: the standard chain (AWS_PROFILE, environment, SSO, role).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+    /// Assume this role (name, with its path if any) in each account of
+    /// --account or --org, from the caller's credentials.
+    #[arg(long, value_name = "ROLE_NAME", requires = "role_targets")]
+    pub assume_role: Option<String>,
+    /// Account to assume the role in; repeat. With --org: only these members.
+    #[arg(long = "account", value_name = "ID", requires = "assume_role", value_parser = parse_account_id)]
+    pub accounts: Vec<String>,
+    /// Every active account of the organization (AWS Organizations); run
+    /// from the management or a delegated administrator account.
+    #[arg(long, requires = "assume_role")]
+    pub org: bool,
+    /// External id the roles require (never printed or stored).
+    #[arg(long, value_name = "ID", requires = "assume_role")]
+    pub external_id: Option<String>,
+    /// Session name shown in the member accounts' CloudTrail.
+    #[arg(long, value_name = "NAME", default_value = "snapaudit")]
+    pub role_session_name: String,
     /// Output format. Default: table on a terminal, jsonl otherwise.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -62,6 +81,13 @@ pub struct ScanArgs {
     /// Per-snapshot API calls in flight per scope.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrency: u16,
+    /// Calls per second per (account, region, action): AWS's refill rate for
+    /// EC2 non-mutating actions.
+    #[arg(long, default_value_t = 20.0, value_parser = parse_rate)]
+    pub max_rps_per_action: f64,
+    /// Calls allowed at once before pacing starts (AWS's bucket size).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub burst: u32,
     /// Wait for another scan holding the database instead of exiting.
     #[arg(long)]
     pub wait: bool,
@@ -83,6 +109,21 @@ pub struct ValidateArgs {
     /// Policy files to check. Default: policies/default.yaml.
     #[arg(long = "policy", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
+}
+
+fn parse_account_id(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an AWS account id (12 digits)"))
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("{s:?} is not a positive number of calls per second")),
+    }
 }
 
 /// `--fail-on`: a severity, or `none` to always exit 0 on findings.

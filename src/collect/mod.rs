@@ -6,10 +6,14 @@
 
 pub mod api_calls;
 pub mod aws;
+pub mod progress;
+
+use std::collections::BTreeSet;
 
 use crate::model::{Coverage, Snapshot};
 
 pub use api_calls::ApiCalls;
+pub use progress::Progress;
 
 /// Everything one scan listed, scope by scope.
 #[derive(Debug, Default)]
@@ -17,6 +21,8 @@ pub struct Collected {
     pub snapshots: Vec<Snapshot>,
     /// One row per scope attempted, complete or failed.
     pub coverage: Vec<Coverage>,
+    /// Accounts of the scanned organization (`--org`), trusted by default.
+    pub organization_accounts: BTreeSet<String>,
 }
 
 /// A failure that stops the whole scan before any scope could be listed
@@ -29,6 +35,8 @@ pub enum CollectError {
     NoRegion,
     #[error("unknown region(s) {names}: not in this account's region list ({known})")]
     UnknownRegion { names: String, known: String },
+    #[error("account(s) {accounts} are not active accounts of the organization ({members} active accounts)")]
+    NotInOrganization { accounts: String, members: usize },
     #[error("AWS {action} failed ({code}): {message}")]
     Api { action: &'static str, code: String, message: String },
     #[error("invalid endpoint URL {url:?}: {reason}")]

@@ -89,6 +89,9 @@ impl Grantee {
 pub struct Snapshot {
     pub scope: Scope,
     pub id: String,
+    /// The provider's snapshot type where it has one (RDS: `manual`,
+    /// `automated`, `awsbackup`); `None` for EBS.
+    pub kind: Option<String>,
     /// Volume, DB instance, cluster or disk the snapshot was taken from.
     pub source_id: Option<String>,
     /// RFC 3339, UTC.

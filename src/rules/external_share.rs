@@ -17,9 +17,7 @@ impl Rule for ExternalShare {
                 .grantees
                 .iter()
                 .filter_map(|g| match g {
-                    Grantee::Account(id) if *id != s.scope.account && !ctx.policy.trusted_accounts.contains(id) => {
-                        Some(id.clone())
-                    }
+                    Grantee::Account(id) if !ctx.is_trusted(&s.scope.account, id) => Some(id.clone()),
                     _ => None,
                 })
                 .collect();
@@ -43,7 +41,7 @@ impl Rule for ExternalShare {
 mod tests {
     use super::*;
     use crate::rules::Policy;
-    use crate::rules::test_support::{OWN, snapshot};
+    use crate::rules::test_support::{NO_ACCOUNTS, NO_SCOPES, OWN, snapshot};
 
     #[test]
     fn only_untrusted_accounts_are_external() {
@@ -63,12 +61,34 @@ mod tests {
             snapshots: &snaps,
             changes: &[],
             coverage: &[],
-            new_baselines: &Default::default(),
+            new_baselines: &NO_SCOPES,
+            organization: &NO_ACCOUNTS,
         };
         let f = ExternalShare.evaluate(&ctx);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].grantees, vec!["333333333333".to_owned()]);
         assert_eq!(f[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn organization_accounts_are_trusted_unless_the_policy_says_otherwise() {
+        let snaps = vec![snapshot("s", vec![Grantee::Account("444444444444".into())])];
+        let org = ["444444444444".to_owned()].into_iter().collect();
+        let run = |policy: &Policy| {
+            let ctx = Context {
+                policy,
+                snapshots: &snaps,
+                changes: &[],
+                coverage: &[],
+                new_baselines: &NO_SCOPES,
+                organization: &org,
+            };
+            ExternalShare.evaluate(&ctx)
+        };
+        let mut policy = Policy::default();
+        assert!(run(&policy).is_empty());
+        policy.trust_organization = false;
+        assert_eq!(run(&policy).len(), 1);
     }
 
     #[test]
@@ -81,7 +101,8 @@ mod tests {
             snapshots: &snaps,
             changes: &[],
             coverage: &[],
-            new_baselines: &Default::default(),
+            new_baselines: &NO_SCOPES,
+            organization: &NO_ACCOUNTS,
         };
         assert!(ExternalShare.evaluate(&ctx).is_empty());
     }

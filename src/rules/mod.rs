@@ -23,11 +23,21 @@ pub struct Context<'a> {
     pub coverage: &'a [Coverage],
     /// Scopes whose first complete listing this scan is.
     pub new_baselines: &'a BTreeSet<Scope>,
+    /// Accounts of the scanned organization (empty without `--org`).
+    pub organization: &'a BTreeSet<String>,
 }
 
 impl Context<'_> {
     pub fn coverage_of(&self, scope: &Scope) -> Option<&Coverage> {
         self.coverage.iter().find(|c| &c.scope == scope)
+    }
+
+    /// Whether a share to `account` from a snapshot of `owner` is expected:
+    /// the owner itself, a trusted account, or (by default) the organization.
+    pub fn is_trusted(&self, owner: &str, account: &str) -> bool {
+        account == owner
+            || self.policy.trusted_accounts.contains(account)
+            || (self.policy.trust_organization && self.organization.contains(account))
     }
 }
 
@@ -52,7 +62,12 @@ pub fn evaluate(ctx: &Context<'_>) -> Vec<Finding> {
 
 #[cfg(test)]
 pub(crate) mod test_support {
+    use std::collections::BTreeSet;
+
     use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+
+    pub static NO_SCOPES: BTreeSet<Scope> = BTreeSet::new();
+    pub static NO_ACCOUNTS: BTreeSet<String> = BTreeSet::new();
 
     pub const OWN: &str = "111111111111";
 
@@ -65,6 +80,7 @@ pub(crate) mod test_support {
                 region: "eu-west-1".into(),
             },
             id: id.into(),
+            kind: None,
             source_id: Some("vol-1".into()),
             created_at: None,
             size_gib: Some(8),

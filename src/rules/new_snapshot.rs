@@ -50,6 +50,7 @@ mod tests {
             changes: &changes,
             coverage: &[],
             new_baselines: &Default::default(),
+            organization: &Default::default(),
         };
         let f = NewSnapshot.evaluate(&ctx);
         assert_eq!(f.len(), 1);

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The policy the rules read, after validation.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Accounts a share to is not external (besides the snapshot's own).
     pub trusted_accounts: BTreeSet<String>,
+    /// Trust every account of the organization scanned with `--org`.
+    pub trust_organization: bool,
     /// Files merged into this policy, in order.
     pub sources: Vec<PathBuf>,
 }
@@ -23,6 +25,13 @@ struct PolicyFile {
     version: u32,
     #[serde(default)]
     trusted_accounts: Vec<String>,
+    trust_organization: Option<bool>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { trusted_accounts: BTreeSet::new(), trust_organization: true, sources: Vec::new() }
+    }
 }
 
 /// One problem in one policy file.
@@ -65,66 +74,85 @@ impl fmt::Display for PolicyError {
 /// Policy files larger than this are refused before parsing.
 const MAX_POLICY_BYTES: usize = 1 << 20;
 
+/// What one file says, before merging.
+struct Layer {
+    trusted_accounts: Vec<String>,
+    trust_organization: Option<bool>,
+}
+
 impl Policy {
-    /// Load and merge several files, in the order given: lists are unioned.
+    /// Load and merge several files, in the order given: lists are joined,
+    /// and a later file overrides a setting only where it states it.
     pub fn load_all(paths: &[PathBuf]) -> Result<Policy, PolicyError> {
         let mut policy = Policy::default();
         for path in paths {
-            let one = Policy::load(path)?;
-            policy.trusted_accounts.extend(one.trusted_accounts);
+            policy.apply(load_layer(path)?);
             policy.sources.push(path.clone());
         }
         Ok(policy)
     }
 
-    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let fail = |message: String| PolicyError {
-            file: path.to_owned(),
-            problems: vec![PolicyProblem { line: None, column: None, key: None, message }],
-        };
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if bytes.len() > MAX_POLICY_BYTES {
-            return Err(fail(format!("{} bytes is over the {MAX_POLICY_BYTES}-byte limit for a policy", bytes.len())));
-        }
-        let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
-        Policy::parse(&text).map_err(|problems| PolicyError { file: path.to_owned(), problems })
-    }
-
     /// Parse one policy document; every problem found is returned.
     pub fn parse(text: &str) -> Result<Policy, Vec<PolicyProblem>> {
-        if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            return Err(vec![PolicyProblem {
-                line: None,
-                column: None,
-                key: None,
-                message: "the policy is empty; it needs at least `version: 1`".into(),
-            }]);
+        let mut policy = Policy::default();
+        policy.apply(parse_layer(text)?);
+        Ok(policy)
+    }
+
+    fn apply(&mut self, layer: Layer) {
+        self.trusted_accounts.extend(layer.trusted_accounts);
+        if let Some(trust) = layer.trust_organization {
+            self.trust_organization = trust;
         }
-        let file: PolicyFile = serde_norway::from_str(text).map_err(|e| vec![problem_from_yaml(&e)])?;
-        let mut problems = Vec::new();
-        if file.version != 1 {
+    }
+}
+
+fn load_layer(path: &Path) -> Result<Layer, PolicyError> {
+    let fail = |message: String| PolicyError {
+        file: path.to_owned(),
+        problems: vec![PolicyProblem { line: None, column: None, key: None, message }],
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(fail(format!("{} bytes is over the {MAX_POLICY_BYTES}-byte limit for a policy", bytes.len())));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
+    parse_layer(&text).map_err(|problems| PolicyError { file: path.to_owned(), problems })
+}
+
+fn parse_layer(text: &str) -> Result<Layer, Vec<PolicyProblem>> {
+    if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(vec![PolicyProblem {
+            line: None,
+            column: None,
+            key: None,
+            message: "the policy is empty; it needs at least `version: 1`".into(),
+        }]);
+    }
+    let file: PolicyFile = serde_norway::from_str(text).map_err(|e| vec![problem_from_yaml(&e)])?;
+    let mut problems = Vec::new();
+    if file.version != 1 {
+        problems.push(PolicyProblem {
+            line: line_of(text, "version"),
+            column: None,
+            key: Some("version".into()),
+            message: format!("version {} is not supported; this snapaudit reads version 1", file.version),
+        });
+    }
+    for account in &file.trusted_accounts {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             problems.push(PolicyProblem {
-                line: line_of(text, "version"),
+                line: line_of(text, account),
                 column: None,
-                key: Some("version".into()),
-                message: format!("version {} is not supported; this snapaudit reads version 1", file.version),
+                key: Some("trusted_accounts".into()),
+                message: format!("{account:?} is not an AWS account id (12 digits, quoted)"),
             });
         }
-        for account in &file.trusted_accounts {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                problems.push(PolicyProblem {
-                    line: line_of(text, account),
-                    column: None,
-                    key: Some("trusted_accounts".into()),
-                    message: format!("{account:?} is not an AWS account id (12 digits, quoted)"),
-                });
-            }
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(Policy { trusted_accounts: file.trusted_accounts.into_iter().collect(), sources: Vec::new() })
     }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Layer { trusted_accounts: file.trusted_accounts, trust_organization: file.trust_organization })
 }
 
 fn problem_from_yaml(e: &serde_norway::Error) -> PolicyProblem {
@@ -194,6 +222,19 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert_eq!(problems[0].key.as_deref(), Some("version"));
         assert_eq!(problems[1].line, Some(2));
+    }
+
+    #[test]
+    fn later_files_override_only_what_they_state() {
+        let dir = std::env::temp_dir().join(format!("snapaudit-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+        std::fs::write(&a, "version: 1\ntrust_organization: false\ntrusted_accounts: [\"111111111111\"]\n").unwrap();
+        std::fs::write(&b, "version: 1\ntrusted_accounts: [\"222222222222\"]\n").unwrap();
+        let p = Policy::load_all(&[a, b]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!p.trust_organization);
+        assert_eq!(p.trusted_accounts.len(), 2);
     }
 
     #[test]

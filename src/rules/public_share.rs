@@ -55,6 +55,7 @@ mod tests {
             changes: &[],
             coverage: &coverage,
             new_baselines: &Default::default(),
+            organization: &Default::default(),
         };
         PublicShare.evaluate(&ctx)
     }

@@ -122,6 +122,7 @@ mod tests {
         Snapshot {
             scope: scope(region),
             id: id.into(),
+            kind: None,
             source_id: Some("vol-1".into()),
             created_at: None,
             size_gib: Some(8),
@@ -154,6 +155,7 @@ mod tests {
         let collected = Collected {
             snapshots: vec![snap("r1", "b", vec![Grantee::Account("222222222222".into())]), snap("r1", "c", vec![])],
             coverage: vec![Coverage::complete(scope("r1"))],
+            ..Default::default()
         };
         let changes = diff(&before, &collected);
         assert_eq!(
@@ -175,6 +177,7 @@ mod tests {
         let collected = Collected {
             snapshots: vec![snap("r1", "a", vec![])],
             coverage: vec![Coverage::complete(scope("r1")), Coverage::failed(scope("r2"), "AccessDenied", "denied")],
+            ..Default::default()
         };
         assert!(diff(&before, &collected).is_empty());
     }
@@ -184,6 +187,7 @@ mod tests {
         let collected = Collected {
             snapshots: vec![snap("r1", "a", vec![Grantee::Public])],
             coverage: vec![Coverage::complete(scope("r1"))],
+            ..Default::default()
         };
         let before = Baseline::default();
         assert!(diff(&before, &collected).is_empty());
@@ -195,7 +199,11 @@ mod tests {
         let before = baseline_of(&[snap("r1", "a", vec![Grantee::Public])]);
         let mut unknown = snap("r1", "a", vec![]);
         unknown.grantees_known = false;
-        let mut collected = Collected { snapshots: vec![unknown], coverage: vec![Coverage::complete(scope("r1"))] };
+        let mut collected = Collected {
+            snapshots: vec![unknown],
+            coverage: vec![Coverage::complete(scope("r1"))],
+            ..Default::default()
+        };
         carry_forward_unknown_shares(&before, &mut collected);
         assert_eq!(collected.snapshots[0].grantees, vec![Grantee::Public]);
         assert!(diff(&before, &collected).is_empty());
@@ -207,7 +215,8 @@ mod tests {
         let mut now = snap("r1", "a", vec![]);
         now.tags.insert("env".into(), "prod".into());
         now.description = Some("copied".into());
-        let collected = Collected { snapshots: vec![now], coverage: vec![Coverage::complete(scope("r1"))] };
+        let collected =
+            Collected { snapshots: vec![now], coverage: vec![Coverage::complete(scope("r1"))], ..Default::default() };
         let changes = diff(&before, &collected);
         assert_eq!(kinds(&changes), vec![(ChangeKind::Modified, "a")]);
         assert!(changes[0].details.contains("tag env: (none) -> prod"), "{}", changes[0].details);

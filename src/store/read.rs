@@ -30,7 +30,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, snapshot_id, source_id, created_at, size_gib,
-                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known
+                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind
                  FROM snapshot_versions WHERE ended_scan IS NULL",
             )
             .map_err(|e| self.err(e))?;
@@ -111,6 +111,7 @@ impl Store {
             tags,
             grantees: encoded.iter().map(|g| Grantee::decode(g)).collect(),
             grantees_known: row.get(14).map_err(get)?,
+            kind: row.get(15).map_err(get)?,
         })
     }
 

@@ -108,7 +108,53 @@ pub fn ec2(endpoint: &str, region: &str) -> aws_sdk_ec2::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("AKIDTESTING", TEST_SECRET, None, None, "test"))
+        .credentials_provider(test_credentials())
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+fn test_credentials() -> Credentials {
+    Credentials::new("AKIDTESTING", TEST_SECRET, None, None, "test")
+}
+
+/// An RDS client of the real SDK, for seeding the emulator.
+pub fn rds(endpoint: &str, region: &str) -> aws_sdk_rds::Client {
+    let conf = aws_sdk_rds::Config::builder()
+        .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
+        .region(aws_sdk_rds::config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(test_credentials())
+        .build();
+    aws_sdk_rds::Client::from_conf(conf)
+}
+
+/// Credentials for `account`, through STS AssumeRole (moto switches
+/// accounts this way).
+pub async fn credentials_in(endpoint: &str, account: &str) -> Credentials {
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(test_credentials())
+        .build();
+    let out = aws_sdk_sts::Client::from_conf(conf)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole"))
+        .role_session_name("seed")
+        .send()
+        .await
+        .expect("AssumeRole");
+    let c = out.credentials.unwrap();
+    Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "assumed")
+}
+
+/// An EC2 client acting as another account.
+pub fn ec2_as(endpoint: &str, region: &str, credentials: Credentials) -> aws_sdk_ec2::Client {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
         .build();
     aws_sdk_ec2::Client::from_conf(conf)
 }

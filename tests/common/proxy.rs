@@ -1,10 +1,14 @@
 //! An HTTP proxy of our own between snapaudit and moto: it counts requests by
-//! (region, action), denies regions, pages `DescribeSnapshots` (moto serves
-//! one page only) and answers the block-public-access call moto lacks.
+//! (region, action), denies regions or role assumption, pages
+//! `DescribeSnapshots` (moto serves one page only), answers the
+//! block-public-access call moto lacks, adds latency, and throttles like AWS:
+//! a token bucket per (region, action), 503 `RequestLimitExceeded` for EC2
+//! and 400 `Throttling` for RDS when it is empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -25,12 +29,22 @@ pub struct Faults {
     pub page_size: Option<usize>,
     /// Answer `GetSnapshotBlockPublicAccessState` with this state.
     pub block_public_access: Option<String>,
+    /// Accounts in which `AssumeRole` answers 403 `AccessDenied`.
+    pub deny_assume_accounts: BTreeSet<String>,
+    /// Added before every answer, like a real network round trip.
+    pub latency: Duration,
+    /// AWS's bucket per (region, action): (size, refill per second).
+    pub bucket: Option<(f64, f64)>,
 }
 
 #[derive(Default)]
 pub struct ProxyState {
     pub faults: Mutex<Faults>,
     counts: Mutex<BTreeMap<(String, String), u64>>,
+    /// Attribute calls by snapshot identifier (RDS and EBS).
+    per_snapshot: Mutex<BTreeMap<String, u64>>,
+    buckets: Mutex<BTreeMap<(String, String), (f64, Instant)>>,
+    throttled: Mutex<u64>,
 }
 
 impl ProxyState {
@@ -45,6 +59,33 @@ impl ProxyState {
 
     pub fn reset_counts(&self) {
         self.counts.lock().unwrap().clear();
+        self.per_snapshot.lock().unwrap().clear();
+        *self.throttled.lock().unwrap() = 0;
+    }
+
+    /// Attribute calls made for one snapshot id.
+    pub fn attribute_calls_for(&self, snapshot_id: &str) -> u64 {
+        self.per_snapshot.lock().unwrap().get(snapshot_id).copied().unwrap_or(0)
+    }
+
+    /// Requests refused with a throttling error.
+    pub fn throttled(&self) -> u64 {
+        *self.throttled.lock().unwrap()
+    }
+
+    /// Take a token from (region, action)'s bucket; false when it is empty.
+    fn take_token(&self, region: &str, action: &str, (size, rate): (f64, f64)) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap();
+        let (tokens, at) = buckets.entry((region.to_owned(), action.to_owned())).or_insert((size, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(size);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     pub fn set(&self, change: impl FnOnce(&mut Faults)) {
@@ -98,13 +139,54 @@ async fn handle(
         .and_then(region_of_signature)
         .unwrap_or_else(|| "?".into());
     *state.counts.lock().unwrap().entry((region.clone(), action.clone())).or_default() += 1;
+    for key in ["SnapshotId", "DBSnapshotIdentifier", "DBClusterSnapshotIdentifier"] {
+        if action.contains("SnapshotAttribute")
+            && let Some(id) = form_value(&form, key)
+        {
+            *state.per_snapshot.lock().unwrap().entry(percent_decode(&id)).or_default() += 1;
+        }
+    }
     let faults = state.faults.lock().unwrap().clone();
-
-    if faults.deny_regions.contains(&region) && action != "GetCallerIdentity" {
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let service = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.split("Credential=").nth(1)?.split('/').nth(3).map(str::to_owned))
+        .unwrap_or_default();
+    if let Some(bucket) = faults.bucket
+        && service != "sts"
+        && !state.take_token(&region, &action, bucket)
+    {
+        *state.throttled.lock().unwrap() += 1;
+        return Ok(if service == "rds" {
+            xml(StatusCode::BAD_REQUEST, rds_error("Throttling", "Rate exceeded"))
+        } else {
+            xml(StatusCode::SERVICE_UNAVAILABLE, ec2_error("RequestLimitExceeded", "Request limit exceeded."))
+        });
+    }
+    if action == "AssumeRole"
+        && let Some(arn) = form_value(&form, "RoleArn").map(|a| percent_decode(&a))
+        && faults.deny_assume_accounts.iter().any(|a| arn.contains(&format!(":{a}:")))
+    {
         return Ok(xml(
             StatusCode::FORBIDDEN,
-            ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation."),
+            sts_error("AccessDenied", &format!("not authorized to perform sts:AssumeRole on {arn}")),
         ));
+    }
+
+    if faults.deny_regions.contains(&region) && service != "sts" {
+        // Each service denies in its own error format and code.
+        return Ok(if service == "rds" {
+            xml(StatusCode::FORBIDDEN, rds_error("AccessDenied", "User is not authorized to perform this action"))
+        } else {
+            xml(
+                StatusCode::FORBIDDEN,
+                ec2_error("UnauthorizedOperation", "You are not authorized to perform this operation."),
+            )
+        });
     }
     if action == "GetSnapshotBlockPublicAccessState"
         && let Some(s) = faults.block_public_access
@@ -147,6 +229,42 @@ fn ec2_error(code: &str, message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
     )
+}
+
+fn rds_error(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+    )
+}
+
+fn sts_error(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A value of an `application/x-www-form-urlencoded` body (tokens we make
@@ -195,6 +313,12 @@ fn top_level_items(inner: &str) -> Vec<&str> {
         }
     }
     items
+}
+
+#[test]
+fn form_values_are_percent_decoded() {
+    assert_eq!(percent_decode("arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx+y"), "arn:aws:iam::1:role/x y");
+    assert_eq!(percent_decode("100%"), "100%");
 }
 
 #[test]

@@ -8,11 +8,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents, SharedCredentialsProvider};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use super::error::ScopeError;
+use super::pace::RateLimit;
 use crate::collect::{ApiCalls, CollectError};
 
 /// Which regions to scan.
@@ -25,16 +26,52 @@ pub enum RegionChoice {
     All,
 }
 
+/// Which accounts to assume a role in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChoice {
+    Listed(Vec<String>),
+    /// Every active account of the caller's organization; `only` narrows it.
+    Organization {
+        only: Vec<String>,
+    },
+}
+
+/// `--assume-role NAME` in each chosen account.
+#[derive(Clone)]
+pub struct AssumeRole {
+    /// Role name (with its path, if any), e.g. `SnapauditReadOnly`.
+    pub role_name: String,
+    pub accounts: AccountChoice,
+    pub external_id: Option<String>,
+    pub session_name: String,
+}
+
+impl std::fmt::Debug for AssumeRole {
+    // The external id is a shared secret between the caller and the role.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumeRole")
+            .field("role_name", &self.role_name)
+            .field("accounts", &self.accounts)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<redacted>"))
+            .field("session_name", &self.session_name)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AwsOptions {
     pub regions: RegionChoice,
     /// Replaces every AWS endpoint (emulators, proxies, VPC endpoints).
     pub endpoint_url: Option<String>,
-    pub profile: Option<String>,
+    /// Named profiles, each scanned as its own account; empty: the default chain.
+    pub profiles: Vec<String>,
+    pub assume_role: Option<AssumeRole>,
+    /// Client-side bucket per (account, region, action).
+    pub rate: RateLimit,
     /// Per-snapshot attribute calls in flight, per scope.
     pub max_concurrency: usize,
-    /// Scopes (service x region) listed at once.
-    pub max_concurrent_scopes: usize,
+    /// (account, region) pairs listed at once.
+    pub max_concurrent_regions: usize,
 }
 
 impl Default for AwsOptions {
@@ -42,9 +79,11 @@ impl Default for AwsOptions {
         AwsOptions {
             regions: RegionChoice::Configured,
             endpoint_url: None,
-            profile: None,
+            profiles: Vec::new(),
+            assume_role: None,
+            rate: RateLimit::default(),
             max_concurrency: 16,
-            max_concurrent_scopes: 16,
+            max_concurrent_regions: 32,
         }
     }
 }
@@ -58,7 +97,8 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub async fn open(options: &AwsOptions, api_calls: &ApiCalls) -> Result<Self, CollectError> {
+    /// The default credential chain, or one named profile.
+    pub async fn open(options: &AwsOptions, profile: Option<&str>, api_calls: &ApiCalls) -> Result<Self, CollectError> {
         let retry = RetryConfig::standard()
             .with_max_attempts(8)
             .with_initial_backoff(Duration::from_millis(200))
@@ -69,7 +109,7 @@ impl Session {
             .operation_timeout(Duration::from_secs(300))
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
-        if let Some(profile) = &options.profile {
+        if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }
         if let Some(url) = &options.endpoint_url {
@@ -79,10 +119,8 @@ impl Session {
             // Identity and region-list calls go to the first named region when
             // the configuration names none.
             if let Some(first) = regions.first() {
-                loader = loader.region(
-                    aws_config::meta::region::RegionProviderChain::default_provider()
-                        .or_else(Region::new(first.clone())),
-                );
+                let chain = aws_config::meta::region::RegionProviderChain::default_provider();
+                loader = loader.region(chain.or_else(Region::new(first.clone())));
             }
         }
         let config = loader.load().await;
@@ -90,6 +128,44 @@ impl Session {
             return Err(CollectError::NoRegion);
         }
         Ok(Session { config, api_calls: api_calls.clone() })
+    }
+
+    /// This session's credentials used to assume `role_arn`.
+    pub async fn assume(&self, role_arn: String, role: &AssumeRole) -> Session {
+        let mut builder =
+            aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name(role.session_name.clone());
+        if let Some(id) = &role.external_id {
+            builder = builder.external_id(id.clone());
+        }
+        let provider = builder.configure(&self.config).build().await;
+        let config = self.config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+        Session { config, api_calls: self.api_calls.clone() }
+    }
+
+    pub fn partition(&self) -> &'static str {
+        let region = self.default_region();
+        if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        let conf = aws_sdk_rds::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(CountAttempts(self.api_calls.clone()))
+            .build();
+        aws_sdk_rds::Client::from_conf(conf)
+    }
+
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        let conf = aws_sdk_organizations::config::Builder::from(&self.config)
+            .interceptor(CountAttempts(self.api_calls.clone()))
+            .build();
+        aws_sdk_organizations::Client::from_conf(conf)
     }
 
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
@@ -105,25 +181,34 @@ impl Session {
     }
 
     /// The account the credentials belong to (STS `GetCallerIdentity`).
-    pub async fn caller_account(&self) -> Result<String, CollectError> {
+    pub async fn caller_account(&self) -> Result<String, ScopeError> {
         let conf =
             aws_sdk_sts::config::Builder::from(&self.config).interceptor(CountAttempts(self.api_calls.clone())).build();
-        let sts = aws_sdk_sts::Client::from_conf(conf);
-        match sts.get_caller_identity().send().await {
-            Ok(out) => out.account().map(str::to_owned).ok_or_else(|| CollectError::Api {
-                action: "sts:GetCallerIdentity",
-                code: "MissingAccount".into(),
-                message: "the response named no account".into(),
-            }),
-            Err(e) => {
-                let e = ScopeError::from_sdk("GetCallerIdentity", e);
-                let profile = std::env::var("AWS_PROFILE").map(|p| format!(" (profile {p})")).unwrap_or_default();
-                Err(CollectError::Credentials {
-                    message: format!("could not identify the caller{profile}: {} [{}]", e.message, e.code),
-                    hint: CREDENTIALS_HINT,
-                })
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| ScopeError::from_sdk("GetCallerIdentity", e))?;
+        out.account().map(str::to_owned).ok_or_else(|| ScopeError {
+            code: "MissingAccount".into(),
+            message: "GetCallerIdentity named no account".into(),
+        })
+    }
+
+    /// As [`Session::caller_account`], for the caller's own credentials,
+    /// whose failure stops the scan with advice.
+    pub async fn identify(&self, profile: Option<&str>) -> Result<String, CollectError> {
+        self.caller_account().await.map_err(|e| {
+            let profile = profile
+                .map(str::to_owned)
+                .or_else(|| std::env::var("AWS_PROFILE").ok())
+                .map(|p| format!(" (profile {p})"))
+                .unwrap_or_default();
+            CollectError::Credentials {
+                message: format!("could not identify the caller{profile}: {} [{}]", e.message, e.code),
+                hint: CREDENTIALS_HINT,
             }
-        }
+        })
     }
 
     /// Resolve the region choice to names, rejecting names that do not exist.

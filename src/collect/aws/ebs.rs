@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, PermissionGroup, SnapshotAttributeName};
 use aws_smithy_types::date_time::Format;
-use futures_util::StreamExt;
 
+use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
+
+/// The largest page `DescribeSnapshots` serves.
+const PAGE_SIZE: i32 = 1000;
 
 impl AwsCollector for EbsSnapshots {
     fn service(&self) -> Service {
@@ -22,65 +25,65 @@ impl AwsCollector for EbsSnapshots {
     }
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
-        Box::pin(list(ctx))
+        Box::pin(async move {
+            let scope = Scope {
+                provider: Provider::Aws,
+                service: Service::Ebs,
+                account: ctx.account.clone(),
+                region: ctx.region.clone(),
+            };
+            // `OwnerIds=self` alone also matches snapshots shared *to* us on some
+            // endpoints; the owner-id filter pins the listing to the account itself.
+            let mut pages = ctx
+                .ec2
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
+                .max_results(PAGE_SIZE)
+                .into_paginator()
+                .send();
+            let mut snapshots = Vec::new();
+            loop {
+                ctx.pace("DescribeSnapshots").await;
+                let Some(page) = pages.next().await else { break };
+                let page = page.map_err(|e| ScopeError::from_sdk("DescribeSnapshots", e))?;
+                snapshots.extend(page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)));
+                ctx.progress.listed(page.snapshots().len());
+            }
+            let unknown_exposure = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
+            Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: Some(block_public_access(ctx).await) })
+        })
     }
 }
 
-/// The largest page `DescribeSnapshots` serves.
-const PAGE_SIZE: i32 = 1000;
-
-async fn list(ctx: &RegionContext) -> Result<ScopeListing, ScopeError> {
-    let scope = Scope {
-        provider: Provider::Aws,
-        service: Service::Ebs,
-        account: ctx.account.clone(),
-        region: ctx.region.clone(),
-    };
-
-    // `OwnerIds=self` alone also matches snapshots shared *to* us on some
-    // endpoints; the owner-id filter pins the listing to the account itself.
-    let mut pages = ctx
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
-        .max_results(PAGE_SIZE)
-        .into_paginator()
-        .send();
-    let mut snapshots = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ScopeError::from_sdk("DescribeSnapshots", e))?;
-        snapshots.extend(page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)));
+impl ReadShares for EbsSnapshots {
+    fn gone_code(&self) -> &'static str {
+        "InvalidSnapshot.NotFound"
     }
 
-    // Owned ids: a borrowing closure here trips the compiler's Send check.
-    let ids: Vec<(usize, String)> = snapshots.iter().map(|s| s.id.clone()).enumerate().collect();
-    let shares: Vec<(usize, Result<Vec<Grantee>, ScopeError>)> = futures_util::stream::iter(ids)
-        .map(|(i, id)| async move { (i, grantees(ctx, &id).await) })
-        .buffer_unordered(ctx.max_concurrency.max(1))
-        .collect()
-        .await;
-
-    let mut gone = Vec::new();
-    let mut unknown_exposure = Vec::new();
-    for (i, result) in shares {
-        match result {
-            Ok(list) => snapshots[i].grantees = list,
-            // Deleted between the listing and the attribute call: it is gone.
-            Err(e) if e.code == "InvalidSnapshot.NotFound" => gone.push(i),
-            Err(_) => {
-                snapshots[i].grantees_known = false;
-                unknown_exposure.push(snapshots[i].id.clone());
-            }
-        }
+    fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
+        Box::pin(async move {
+            ctx.pace("DescribeSnapshotAttribute").await;
+            let out = ctx
+                .ec2
+                .describe_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(SnapshotAttributeName::CreateVolumePermission)
+                .send()
+                .await
+                .map_err(|e| ScopeError::from_sdk("DescribeSnapshotAttribute", e))?;
+            Ok(out
+                .create_volume_permissions()
+                .iter()
+                .filter_map(|p| match (p.group(), p.user_id()) {
+                    (Some(PermissionGroup::All), _) => Some(Grantee::Public),
+                    (Some(group), _) => Some(Grantee::Group(group.as_str().to_owned())),
+                    (None, Some(user)) => Some(Grantee::Account(user.to_owned())),
+                    (None, None) => None,
+                })
+                .collect())
+        })
     }
-    gone.sort_unstable();
-    for i in gone.into_iter().rev() {
-        snapshots.swap_remove(i);
-    }
-    unknown_exposure.sort();
-
-    Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: Some(block_public_access(ctx).await) })
 }
 
 fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
@@ -89,6 +92,8 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
     Some(Snapshot {
         scope: scope.clone(),
         id: s.snapshot_id()?.to_owned(),
+        kind: None,
+        // vol-ffffffff marks a snapshot copied from elsewhere: no source volume.
         source_id: s.volume_id().filter(|v| *v != "vol-ffffffff").map(str::to_owned),
         created_at: s.start_time().and_then(|t| t.fmt(Format::DateTime).ok()),
         size_gib: s.volume_size().map(i64::from),
@@ -102,30 +107,6 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
     })
 }
 
-async fn grantees(ctx: &RegionContext, snapshot_id: &str) -> Result<Vec<Grantee>, ScopeError> {
-    let out = ctx
-        .ec2
-        .describe_snapshot_attribute()
-        .snapshot_id(snapshot_id)
-        .attribute(SnapshotAttributeName::CreateVolumePermission)
-        .send()
-        .await
-        .map_err(|e| ScopeError::from_sdk("DescribeSnapshotAttribute", e))?;
-    let mut list: Vec<Grantee> = out
-        .create_volume_permissions()
-        .iter()
-        .filter_map(|p| match (p.group(), p.user_id()) {
-            (Some(PermissionGroup::All), _) => Some(Grantee::Public),
-            (Some(group), _) => Some(Grantee::Group(group.as_str().to_owned())),
-            (None, Some(user)) => Some(Grantee::Account(user.to_owned())),
-            (None, None) => None,
-        })
-        .collect();
-    list.sort();
-    list.dedup();
-    Ok(list)
-}
-
 /// `unknown` where the endpoint cannot say (older partitions, emulators):
 /// the setting only qualifies findings, so it never fails the scan.
 async fn block_public_access(ctx: &RegionContext) -> String {
@@ -133,6 +114,7 @@ async fn block_public_access(ctx: &RegionContext) -> String {
     // would cost a backoff per region for nothing.
     let few_retries = aws_sdk_ec2::config::Builder::default()
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
+    ctx.pace("GetSnapshotBlockPublicAccessState").await;
     match ctx.ec2.get_snapshot_block_public_access_state().customize().config_override(few_retries).send().await {
         Ok(out) => out.state().map_or("unknown", |s| s.as_str()).to_owned(),
         Err(_) => "unknown".to_owned(),

@@ -22,7 +22,7 @@ impl ScopeError {
         let chain = display_chain(&err);
         let code = match &err {
             SdkError::ServiceError(_) => err.code().unwrap_or("ServiceError").to_owned(),
-            SdkError::DispatchFailure(_) if chain.contains("no credentials") => "NoCredentials".to_owned(),
+            SdkError::DispatchFailure(_) if chain.contains("credentials") => credentials_code(&chain),
             SdkError::TimeoutError(_) => "Timeout".to_owned(),
             SdkError::DispatchFailure(d) if d.is_timeout() => "Timeout".to_owned(),
             SdkError::DispatchFailure(_) => "ConnectionError".to_owned(),
@@ -38,6 +38,21 @@ impl ScopeError {
     }
 }
 
+/// Credentials that failed to load (e.g. a role that cannot be assumed)
+/// surface as a dispatch failure; the STS code inside is what people act on.
+fn credentials_code(chain: &str) -> String {
+    if chain.contains("no credentials") {
+        return "NoCredentials".to_owned();
+    }
+    chain
+        .split("code: \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|code| !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or("CredentialsError")
+        .to_owned()
+}
+
 /// The error and its sources, each by its `Display` (the SDK's own context
 /// formatter appends a `Debug` dump, unreadable in a terminal).
 fn display_chain(err: &dyn Error) -> String {
@@ -51,4 +66,17 @@ fn display_chain(err: &dyn Error) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials_code;
+
+    #[test]
+    fn the_sts_code_is_found_in_a_credentials_failure() {
+        let chain = "dispatch failure: an error occurred while loading credentials: service error: unhandled error (AccessDenied): Error { code: \"AccessDenied\", message: \"no\" }";
+        assert_eq!(credentials_code(chain), "AccessDenied");
+        assert_eq!(credentials_code("loading credentials: no credentials found in chain"), "NoCredentials");
+        assert_eq!(credentials_code("loading credentials: timed out"), "CredentialsError");
+    }
 }

@@ -1,19 +1,25 @@
 //! AWS collectors: one per snapshot service, run for every (account, region).
 
+mod accounts;
 mod client;
 mod ebs;
 mod error;
+mod pace;
+mod rds;
+mod shares;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use super::{ApiCalls, CollectError, Collected};
+use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
 
-pub use client::{AwsOptions, RegionChoice, check_endpoint};
+pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, check_endpoint};
 pub use error::ScopeError;
+pub use pace::RateLimit;
 
 /// A boxed future, so collectors can sit in one list of trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -23,8 +29,18 @@ pub struct RegionContext {
     pub account: String,
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
     /// Upper bound on per-snapshot calls in flight in this scope.
     pub max_concurrency: usize,
+    pacer: Arc<pace::Pacer>,
+    progress: Arc<Progress>,
+}
+
+impl RegionContext {
+    /// Wait for this account and region's token for `action`.
+    pub async fn pace(&self, action: &'static str) {
+        self.pacer.take(&self.account, &self.region, action).await;
+    }
 }
 
 /// What one scope listed.
@@ -46,10 +62,12 @@ pub trait AwsCollector: Send + Sync {
 }
 
 /// The AWS collectors, in the order their scopes are reported.
-pub const COLLECTORS: &[&dyn AwsCollector] = &[&ebs::EbsSnapshots];
+pub const COLLECTORS: &[&dyn AwsCollector] = &[&ebs::EbsSnapshots, &rds::RdsDbSnapshots, &rds::RdsClusterSnapshots];
 
-/// IAM actions needed outside any one collector (identity, region list).
-const COMMON_PERMISSIONS: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegions"];
+/// IAM actions needed outside any one collector: identity, region list, and
+/// (with `--org`) the organization's accounts; `--assume-role` also needs
+/// `sts:AssumeRole` on the member roles, granted by their trust policy.
+const COMMON_PERMISSIONS: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegions", "organizations:ListAccounts"];
 
 pub fn required_permissions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = COMMON_PERMISSIONS.to_vec();
@@ -59,41 +77,59 @@ pub fn required_permissions() -> Vec<&'static str> {
     all
 }
 
-/// List every collector's snapshots in every selected region of the
-/// caller's account. A scope that fails becomes a `failed` coverage row; the
-/// others go on.
-pub async fn collect(options: &AwsOptions, api_calls: &ApiCalls) -> Result<Collected, CollectError> {
-    let session = client::Session::open(options, api_calls).await?;
-    let account = session.caller_account().await?;
-    let regions = session.regions(&options.regions).await?;
+/// List every collector's snapshots in every selected account and region.
+/// A scope that fails becomes a `failed` coverage row; the others go on.
+pub async fn collect(
+    options: &AwsOptions,
+    api_calls: &ApiCalls,
+    progress: Arc<Progress>,
+) -> Result<Collected, CollectError> {
+    let plan = accounts::plan(options, api_calls).await?;
+    let pacer = Arc::new(pace::Pacer::new(options.rate));
+    progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
 
-    let mut contexts = Vec::new();
-    for region in regions {
-        contexts.push(RegionContext {
-            account: account.clone(),
-            ec2: session.ec2(&region),
-            region,
-            max_concurrency: options.max_concurrency,
-        });
-    }
-
-    let jobs = contexts.iter().flat_map(|ctx| COLLECTORS.iter().map(move |c| (ctx, *c)));
-    let results: Vec<(Scope, Result<ScopeListing, ScopeError>)> = futures_util::stream::iter(jobs)
-        .map(|(ctx, collector)| async move {
-            let scope = Scope {
-                provider: Provider::Aws,
-                service: collector.service(),
-                account: ctx.account.clone(),
-                region: ctx.region.clone(),
-            };
-            (scope, collector.collect(ctx).await)
+    let pairs = plan.targets.iter().flat_map(|t| plan.regions.iter().map(move |r| (t, r)));
+    let results: Vec<Vec<(Scope, Result<ScopeListing, ScopeError>)>> = futures_util::stream::iter(pairs)
+        .map(|(target, region)| {
+            let (pacer, progress) = (pacer.clone(), progress.clone());
+            async move {
+                let scope = |c: &dyn AwsCollector| Scope {
+                    provider: Provider::Aws,
+                    service: c.service(),
+                    account: target.account.clone(),
+                    region: region.clone(),
+                };
+                let session = match &target.session {
+                    Ok(session) => session,
+                    Err(e) => {
+                        progress.scopes_done(COLLECTORS.len());
+                        return COLLECTORS.iter().map(|c| (scope(*c), Err(e.clone()))).collect();
+                    }
+                };
+                let ctx = RegionContext {
+                    account: target.account.clone(),
+                    region: region.clone(),
+                    ec2: session.ec2(region),
+                    rds: session.rds(region),
+                    max_concurrency: options.max_concurrency,
+                    pacer,
+                    progress: progress.clone(),
+                };
+                let ctx = &ctx;
+                futures_util::future::join_all(COLLECTORS.iter().map(|c| async move {
+                    let result = c.collect(ctx).await;
+                    ctx.progress.scopes_done(1);
+                    (scope(*c), result)
+                }))
+                .await
+            }
         })
-        .buffer_unordered(options.max_concurrent_scopes.max(1))
+        .buffer_unordered(options.max_concurrent_regions.max(1))
         .collect()
         .await;
 
-    let mut collected = Collected::default();
-    for (scope, result) in results {
+    let mut collected = Collected { organization_accounts: plan.organization, ..Collected::default() };
+    for (scope, result) in results.into_iter().flatten() {
         match result {
             Ok(listing) => {
                 let mut coverage = Coverage::complete(scope);

@@ -39,6 +39,7 @@ CREATE TABLE snapshot_versions (
     account         TEXT    NOT NULL,
     region          TEXT    NOT NULL,
     snapshot_id     TEXT    NOT NULL,
+    kind            TEXT,              -- RDS snapshot type: manual, automated, awsbackup
     first_scan      INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
     ended_scan      INTEGER REFERENCES scans(id),
     source_id       TEXT,

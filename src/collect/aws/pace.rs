@@ -1,0 +1,106 @@
+//! Client-side token buckets, one per (account, region, action), so a scan
+//! runs at AWS's refill rate instead of provoking storms of throttling errors.
+//!
+//! AWS meters each account, region and action with a bucket (EC2's
+//! non-mutating actions: 100 tokens, refilled at 20 per second). Each call
+//! takes a token here first; when the bucket is empty the call waits its turn.
+//! The SDK's retry still handles the throttling that other clients of the
+//! same account cause.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Bucket size and refill rate applied to every (account, region, action).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub burst: f64,
+    pub per_second: f64,
+}
+
+impl Default for RateLimit {
+    /// EC2's documented bucket for non-mutating actions.
+    fn default() -> Self {
+        RateLimit { burst: 100.0, per_second: 20.0 }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// May go negative: a negative balance is the queue of reserved calls.
+    tokens: f64,
+    updated: Instant,
+}
+
+#[derive(Debug)]
+pub struct Pacer {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<(String, String, &'static str), Bucket>>,
+}
+
+impl Pacer {
+    pub fn new(limit: RateLimit) -> Self {
+        Pacer { limit, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Take a token for `action`, waiting until the bucket allows it.
+    pub async fn take(&self, account: &str, region: &str, action: &'static str) {
+        let wait = self.reserve(account, region, action, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Reserve a token at `now` and return how long to wait for it.
+    fn reserve(&self, account: &str, region: &str, action: &'static str, now: Instant) -> Duration {
+        let RateLimit { burst, per_second } = self.limit;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets
+            .entry((account.to_owned(), region.to_owned(), action))
+            .or_insert(Bucket { tokens: burst, updated: now });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
+        bucket.updated = now;
+        bucket.tokens -= 1.0;
+        if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / per_second) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_burst_is_free_then_calls_are_spaced_at_the_refill_rate() {
+        let pacer = Pacer::new(RateLimit { burst: 3.0, per_second: 10.0 });
+        let t0 = Instant::now();
+        let waits: Vec<Duration> = (0..5).map(|_| pacer.reserve("a", "r", "X", t0)).collect();
+        assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
+        assert!((waits[3].as_secs_f64() - 0.1).abs() < 1e-9, "{waits:?}");
+        assert!((waits[4].as_secs_f64() - 0.2).abs() < 1e-9, "{waits:?}");
+    }
+
+    #[test]
+    fn buckets_are_separate_per_account_region_and_action() {
+        let pacer = Pacer::new(RateLimit { burst: 1.0, per_second: 1.0 });
+        let t0 = Instant::now();
+        assert!(pacer.reserve("a", "r", "X", t0).is_zero());
+        assert!(pacer.reserve("a", "r", "Y", t0).is_zero());
+        assert!(pacer.reserve("a", "r2", "X", t0).is_zero());
+        assert!(pacer.reserve("b", "r", "X", t0).is_zero());
+        assert!(!pacer.reserve("a", "r", "X", t0).is_zero());
+    }
+
+    #[test]
+    fn tokens_refill_over_time_up_to_the_burst() {
+        let pacer = Pacer::new(RateLimit { burst: 2.0, per_second: 10.0 });
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            pacer.reserve("a", "r", "X", t0);
+        }
+        let later = t0 + Duration::from_secs(60);
+        assert!(pacer.reserve("a", "r", "X", later).is_zero());
+        assert!(pacer.reserve("a", "r", "X", later).is_zero());
+        assert!(!pacer.reserve("a", "r", "X", later).is_zero(), "refill is capped at the burst");
+    }
+}

@@ -1,0 +1,94 @@
+//! Reading each snapshot's share list with bounded concurrency: the one loop
+//! the EBS and RDS collectors share.
+
+use futures_util::StreamExt;
+
+use super::{BoxFuture, RegionContext, ScopeError};
+use crate::model::{Grantee, Snapshot};
+
+/// How a collector reads one snapshot's grantees.
+pub trait ReadShares: Sync {
+    /// The error code meaning "deleted since it was listed".
+    fn gone_code(&self) -> &'static str;
+    fn read<'a>(
+        &'a self,
+        ctx: &'a RegionContext,
+        snapshot_id: String,
+    ) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>>;
+}
+
+/// Fill in `grantees` for every snapshot `needs_call` selects. Snapshots
+/// deleted meanwhile are dropped (they are gone); any other failure marks the
+/// snapshot's exposure unknown and returns its id, never drops it.
+pub async fn fill_grantees(
+    ctx: &RegionContext,
+    snapshots: &mut Vec<Snapshot>,
+    needs_call: impl Fn(&Snapshot) -> bool,
+    reader: &dyn ReadShares,
+) -> Vec<String> {
+    // Owned ids: a closure borrowing the snapshots trips the compiler's Send check.
+    let ids: Vec<(usize, String)> =
+        snapshots.iter().enumerate().filter(|(_, s)| needs_call(s)).map(|(i, s)| (i, s.id.clone())).collect();
+    let results: Vec<(usize, Result<Vec<Grantee>, ScopeError>)> = futures_util::stream::iter(ids)
+        .map(|(i, id)| async move { (i, read_outlasting_throttling(ctx, reader, id).await) })
+        .buffer_unordered(ctx.max_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut gone = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, result) in results {
+        ctx.progress.share_checked();
+        match result {
+            Ok(mut list) => {
+                list.sort();
+                list.dedup();
+                snapshots[i].grantees = list;
+            }
+            Err(e) if e.code == reader.gone_code() => gone.push(i),
+            Err(_) => {
+                snapshots[i].grantees_known = false;
+                unknown.push(snapshots[i].id.clone());
+            }
+        }
+    }
+    gone.sort_unstable();
+    for i in gone.into_iter().rev() {
+        snapshots.remove(i);
+    }
+    unknown.sort();
+    unknown
+}
+
+/// Codes AWS answers when a bucket is empty.
+pub fn is_throttling(code: &str) -> bool {
+    matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException")
+}
+
+/// Rounds of waiting a read gets after the SDK's own retries (and its retry
+/// quota, shared by all calls of a client) give up on throttling.
+const THROTTLED_ROUNDS: u32 = 8;
+
+/// A throttled read waits and tries again, so a throttling storm makes the
+/// scan late, never incomplete.
+async fn read_outlasting_throttling(
+    ctx: &RegionContext,
+    reader: &dyn ReadShares,
+    id: String,
+) -> Result<Vec<Grantee>, ScopeError> {
+    let mut round = 0;
+    loop {
+        match reader.read(ctx, id.clone()).await {
+            Err(e) if is_throttling(&e.code) && round < THROTTLED_ROUNDS => {
+                round += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1 << round.min(5))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// RDS `restore` attribute values: `all` or account ids.
+pub fn restore_grantees(values: &[String]) -> Vec<Grantee> {
+    values.iter().map(|v| if v == "all" { Grantee::Public } else { Grantee::Account(v.clone()) }).collect()
+}

@@ -1,0 +1,278 @@
+//! End-to-end at organization scale: RDS DB and cluster snapshots, several
+//! accounts through `--org`, and throttling, on moto behind our proxy.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_rds::types::Tag;
+use common::proxy::Proxy;
+use common::{ACCOUNT, Moto, TempDir, credentials_in, ec2_as, rds, runtime, seed_snapshots, share, snapaudit};
+
+const OUTSIDER: &str = "999999999999";
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    v.sort();
+    v
+}
+
+async fn restore(client: &aws_sdk_rds::Client, cluster: bool, id: &str, add: &[&str], remove: &[&str]) {
+    let add: Vec<String> = add.iter().map(|s| s.to_string()).collect();
+    let remove: Vec<String> = remove.iter().map(|s| s.to_string()).collect();
+    if cluster {
+        client
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(id)
+            .attribute_name("restore")
+            .set_values_to_add(Some(add))
+            .set_values_to_remove(Some(remove))
+            .send()
+            .await
+            .expect("ModifyDBClusterSnapshotAttribute");
+    } else {
+        client
+            .modify_db_snapshot_attribute()
+            .db_snapshot_identifier(id)
+            .attribute_name("restore")
+            .set_values_to_add(Some(add))
+            .set_values_to_remove(Some(remove))
+            .send()
+            .await
+            .expect("ModifyDBSnapshotAttribute");
+    }
+}
+
+/// One DB instance (and its automated snapshot), two manual DB snapshots, one
+/// cluster (and its automated snapshot) and one manual cluster snapshot.
+async fn seed_rds(client: &aws_sdk_rds::Client) -> Vec<String> {
+    client
+        .create_db_instance()
+        .db_instance_identifier("orders")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("CreateDBInstance");
+    for id in ["orders-manual-1", "orders-manual-2"] {
+        client
+            .create_db_snapshot()
+            .db_instance_identifier("orders")
+            .db_snapshot_identifier(id)
+            .tags(Tag::builder().key("team").value("payments").build())
+            .send()
+            .await
+            .expect("CreateDBSnapshot");
+    }
+    client
+        .create_db_cluster()
+        .db_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .master_username("admin")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+    client
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier("ledger")
+        .db_cluster_snapshot_identifier("ledger-manual-1")
+        .send()
+        .await
+        .expect("CreateDBClusterSnapshot");
+    let mut automated: Vec<String> = client
+        .describe_db_snapshots()
+        .snapshot_type("automated")
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_owned))
+        .collect();
+    automated.extend(
+        client
+            .describe_db_cluster_snapshots()
+            .snapshot_type("automated")
+            .send()
+            .await
+            .unwrap()
+            .db_cluster_snapshots()
+            .iter()
+            .filter_map(|s| s.db_cluster_snapshot_identifier().map(str::to_owned)),
+    );
+    automated
+}
+
+#[test]
+fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_call() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = rds(&moto.url, "us-east-1");
+    let automated = rt.block_on(seed_rds(&client));
+    assert_eq!(automated.len(), 2, "moto makes one automated snapshot per instance and cluster: {automated:?}");
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+
+    let first = scan();
+    assert_eq!(first.code, 0, "{first:?}");
+    let coverage = first.records("coverage");
+    let services: Vec<&str> = coverage.iter().map(|c| c["service"].as_str().unwrap()).collect();
+    assert_eq!(services, ["ebs", "rds", "rds-cluster"]);
+    assert!(coverage.iter().all(|c| c["status"] == "complete"), "{coverage:?}");
+    assert_eq!(first.summary()["snapshots"], 5, "3 DB + 2 cluster snapshots");
+    for id in &automated {
+        assert_eq!(proxy.state.attribute_calls_for(id), 0, "automated snapshot {id} got an attribute call");
+    }
+    assert_eq!(proxy.state.attribute_calls_for("orders-manual-1"), 1);
+    assert_eq!(proxy.state.attribute_calls_for("ledger-manual-1"), 1);
+
+    rt.block_on(restore(&client, false, "orders-manual-1", &[OUTSIDER], &[]));
+    rt.block_on(restore(&client, false, "orders-manual-2", &["all"], &[]));
+    rt.block_on(restore(&client, true, "ledger-manual-1", &[OUTSIDER], &[]));
+    let second = scan();
+    assert_eq!(second.code, 1, "{second:?}");
+    assert_eq!(
+        second.changes(),
+        pairs(&[
+            ("share-added", "orders-manual-1"),
+            ("share-added", "orders-manual-2"),
+            ("share-added", "ledger-manual-1")
+        ])
+    );
+    assert_eq!(
+        second.findings(),
+        pairs(&[
+            ("external-share", "orders-manual-1"),
+            ("public-share", "orders-manual-2"),
+            ("external-share", "ledger-manual-1")
+        ])
+    );
+    let cluster = second.records("finding").into_iter().find(|f| f["snapshot_id"] == "ledger-manual-1").unwrap();
+    assert_eq!(cluster["service"], "rds-cluster");
+    assert_eq!(cluster["grantees"], serde_json::json!([OUTSIDER]));
+
+    rt.block_on(restore(&client, false, "orders-manual-2", &[], &["all"]));
+    let third = scan();
+    assert_eq!(third.changes(), pairs(&[("share-removed", "orders-manual-2")]), "{third:?}");
+}
+
+#[test]
+fn an_organization_is_scanned_account_by_account_and_trusted() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let members: Vec<String> = rt.block_on(async {
+        let conf = aws_sdk_organizations::Config::builder()
+            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+            .endpoint_url(&moto.url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTESTING", "x", None, None, "t"))
+            .build();
+        let org = aws_sdk_organizations::Client::from_conf(conf);
+        org.create_organization().send().await.expect("CreateOrganization");
+        let mut ids = Vec::new();
+        for name in ["workloads", "sandbox"] {
+            let status = org
+                .create_account()
+                .account_name(name)
+                .email(format!("{name}@example.com"))
+                .send()
+                .await
+                .expect("CreateAccount")
+                .create_account_status
+                .unwrap();
+            ids.push(status.account_id.unwrap());
+        }
+        ids
+    });
+    let (workloads, sandbox) = (&members[0], &members[1]);
+    let ids = rt.block_on(async {
+        let client = ec2_as(&moto.url, "us-east-1", credentials_in(&moto.url, workloads).await);
+        let ids = seed_snapshots(&client, 3, "member").await;
+        share(&client, &ids[0], Some(sandbox)).await;
+        share(&client, &ids[1], Some(OUTSIDER)).await;
+        ids
+    });
+    proxy.state.set(|f| {
+        f.deny_assume_accounts.insert(sandbox.clone());
+    });
+
+    let run = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &["scan", "--format", "jsonl", "--assume-role", "OrganizationAccountAccessRole", "--org"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let coverage = run.records("coverage");
+    let status = |account: &str| -> Vec<(String, String)> {
+        coverage
+            .iter()
+            .filter(|c| c["account"] == account)
+            .map(|c| (c["service"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let all = |s: &str| -> Vec<(String, String)> {
+        ["ebs", "rds", "rds-cluster"].iter().map(|svc| (svc.to_string(), s.to_owned())).collect()
+    };
+    assert_eq!(status(ACCOUNT), all("complete"), "the management account is scanned with the caller's credentials");
+    assert_eq!(status(workloads), all("complete"));
+    assert_eq!(status(sandbox), all("failed"), "a role that cannot be assumed fails that account's scopes only");
+    let denied = coverage.iter().find(|c| c["account"] == sandbox.as_str()).unwrap();
+    assert_eq!(denied["error_code"], "AccessDenied", "{denied}");
+    assert!(denied["error"].as_str().unwrap().contains("OrganizationAccountAccessRole"), "{denied}");
+
+    // Shared inside the organization: trusted; shared outside: external.
+    assert_eq!(run.findings(), pairs(&[("external-share", &ids[1])]));
+    assert_eq!(run.records("finding")[0]["account"], workloads.as_str());
+
+    let outside = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &["scan", "--assume-role", "OrganizationAccountAccessRole", "--org", "--account", "555555555555"],
+    );
+    assert_eq!(outside.code, 2, "{outside:?}");
+    assert!(
+        outside.stderr.contains("555555555555") && outside.stderr.contains("not active accounts"),
+        "{}",
+        outside.stderr
+    );
+}
+
+#[test]
+fn throttling_delays_the_scan_but_loses_nothing() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = common::ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 120, "throttled"));
+    rt.block_on(share(&client, &ids[119], None));
+    // AWS-like bucket, scaled down: 10 tokens, 40 per second.
+    proxy.state.set(|f| {
+        f.bucket = Some((10.0, 40.0));
+        f.latency = Duration::from_millis(5);
+    });
+
+    // A client that ignores the limit is throttled, and still misses nothing.
+    let unpaced = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &["scan", "--format", "jsonl", "--max-rps-per-action", "10000", "--burst", "10000"],
+    );
+    assert!(proxy.state.throttled() > 0, "the proxy should have throttled an unpaced client");
+    assert_eq!(unpaced.summary()["snapshots"], 120, "{unpaced:?}");
+    assert_eq!(unpaced.records("coverage")[0]["unknown_exposure"], serde_json::json!([]), "{unpaced:?}");
+    assert_eq!(unpaced.findings(), pairs(&[("public-share", &ids[119])]));
+
+    // Paced to the bucket, the client is (almost) never throttled.
+    proxy.state.reset_counts();
+    std::thread::sleep(Duration::from_millis(500)); // let the proxy's bucket refill
+    let paced = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &["scan", "--format", "jsonl", "--max-rps-per-action", "40", "--burst", "10"],
+    );
+    assert_eq!(paced.summary()["snapshots"], 120);
+    assert!(proxy.state.throttled() <= 2, "paced scan was throttled {} times", proxy.state.throttled());
+    assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 120 + proxy.state.throttled());
+}
