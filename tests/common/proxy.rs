@@ -68,6 +68,12 @@ impl ProxyState {
         self.per_snapshot.lock().unwrap().get(snapshot_id).copied().unwrap_or(0)
     }
 
+    /// Attribute calls made for snapshot ids starting with `prefix`
+    /// (RDS automated snapshots are named `rds:...`).
+    pub fn attribute_calls_for_prefix(&self, prefix: &str) -> u64 {
+        self.per_snapshot.lock().unwrap().iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, n)| n).sum()
+    }
+
     /// Requests refused with a throttling error.
     pub fn throttled(&self) -> u64 {
         *self.throttled.lock().unwrap()

@@ -85,7 +85,7 @@ pub async fn collect(
     progress: Arc<Progress>,
 ) -> Result<Collected, CollectError> {
     let plan = accounts::plan(options, api_calls).await?;
-    let pacer = Arc::new(pace::Pacer::new(options.rate));
+    let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom()));
     progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
 
     let pairs = plan.targets.iter().flat_map(|t| plan.regions.iter().map(move |r| (t, r)));

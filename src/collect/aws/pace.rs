@@ -18,6 +18,18 @@ pub struct RateLimit {
     pub per_second: f64,
 }
 
+/// Share of the refill rate the client uses. Paced at exactly AWS's rate,
+/// both buckets sit near empty and any jitter that bunches arrivals draws a
+/// throttling error; 5% headroom accumulates into slack within seconds.
+const HEADROOM: f64 = 0.95;
+
+impl RateLimit {
+    /// The limit the client paces at: the same burst, 95% of the refill.
+    pub fn with_headroom(self) -> RateLimit {
+        RateLimit { burst: self.burst, per_second: self.per_second * HEADROOM }
+    }
+}
+
 impl Default for RateLimit {
     /// EC2's documented bucket for non-mutating actions.
     fn default() -> Self {

@@ -1,0 +1,211 @@
+//! Benchmark: a scan of 2 regions x (2,000 EBS + 200 RDS) snapshots, through
+//! our proxy enforcing AWS's token bucket per (region, action) (100 tokens,
+//! 20 per second) with 40 ms latency per request, against the physical floor
+//! that bucket sets. Run with `scripts/bench` (sizes: SNAPAUDIT_BENCH_EBS,
+//! SNAPAUDIT_BENCH_RDS per region).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::proxy::Proxy;
+use common::{Moto, TEST_SECRET, TempDir};
+use futures_util::StreamExt;
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const BURST: f64 = 100.0;
+const REFILL: f64 = 20.0;
+const LATENCY: Duration = Duration::from_millis(40);
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// RDS snapshots per region: one automated snapshot per instance and per
+/// cluster (moto makes them), the rest manual.
+struct RdsPlan {
+    instances: usize,
+    clusters: usize,
+    manual_db: usize,
+    manual_cluster: usize,
+}
+
+impl RdsPlan {
+    fn for_total(total: usize) -> RdsPlan {
+        let instances = (total / 10).max(1);
+        let clusters = (total / 40).max(1);
+        let manual_cluster = clusters;
+        let manual_db = total.saturating_sub(instances + clusters + manual_cluster);
+        RdsPlan { instances, clusters, manual_db, manual_cluster }
+    }
+
+    fn automated(&self) -> usize {
+        self.instances + self.clusters
+    }
+}
+
+async fn seed_rds(client: &aws_sdk_rds::Client, plan: &RdsPlan) {
+    for i in 0..plan.instances {
+        client
+            .create_db_instance()
+            .db_instance_identifier(format!("db{i}"))
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("admin")
+            .master_user_password("not-a-secret-1")
+            .send()
+            .await
+            .expect("CreateDBInstance");
+    }
+    let instances = plan.instances;
+    futures_util::stream::iter(0..plan.manual_db)
+        .map(|i| async move {
+            client
+                .create_db_snapshot()
+                .db_instance_identifier(format!("db{}", i % instances))
+                .db_snapshot_identifier(format!("manual-{i}"))
+                .send()
+                .await
+                .expect("CreateDBSnapshot");
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    for i in 0..plan.clusters {
+        client
+            .create_db_cluster()
+            .db_cluster_identifier(format!("cluster{i}"))
+            .engine("aurora-postgresql")
+            .master_username("admin")
+            .master_user_password("not-a-secret-1")
+            .send()
+            .await
+            .expect("CreateDBCluster");
+    }
+    for i in 0..plan.manual_cluster {
+        client
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier(format!("cluster{}", i % plan.clusters))
+            .db_cluster_snapshot_identifier(format!("cluster-manual-{i}"))
+            .send()
+            .await
+            .expect("CreateDBClusterSnapshot");
+    }
+}
+
+/// Peak resident memory of a running process, polled from /proc.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else is read from the arguments.
+    let ebs_per_region = size("SNAPAUDIT_BENCH_EBS", 2000);
+    let rds_plan = RdsPlan::for_total(size("SNAPAUDIT_BENCH_RDS", 200));
+    let rds_per_region = rds_plan.automated() + rds_plan.manual_db + rds_plan.manual_cluster;
+
+    let moto = Moto::start();
+    let rt = common::runtime();
+    let seeding = Instant::now();
+    rt.block_on(async {
+        for region in REGIONS {
+            common::seed_snapshots(&common::ec2(&moto.url, region), ebs_per_region, "bench").await;
+            seed_rds(&common::rds(&moto.url, region), &rds_plan).await;
+        }
+    });
+    eprintln!("seeded {} snapshots in {:.0?}", REGIONS.len() * (ebs_per_region + rds_per_region), seeding.elapsed());
+
+    let proxy = Proxy::start(&moto.url);
+    proxy.state.set(|f| {
+        f.bucket = Some((BURST, REFILL));
+        f.latency = LATENCY;
+        // Answer as AWS does (moto lacks the action and would cost a retry).
+        f.block_public_access = Some("unblocked".into());
+    });
+    let dir = TempDir::new();
+    let mut args = vec!["scan", "--format", "jsonl", "--fail-on", "none"];
+    for region in REGIONS {
+        args.extend(["--region", region]);
+    }
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snapaudit"))
+        .args(&args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
+        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+        .env("AWS_REGION", REGIONS[0])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running snapaudit");
+    let mut peak = 0;
+    while child.try_wait().expect("waiting").is_none() {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = started.elapsed();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary: {}", String::from_utf8_lossy(&out.stderr)))["data"]
+        .clone();
+
+    // The floor: every (region, action) bucket drains in parallel; the
+    // slowest one bounds the scan. Calls counted by the proxy, as sent.
+    let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for region in REGIONS {
+        for action in [
+            "DescribeSnapshots",
+            "DescribeSnapshotAttribute",
+            "GetSnapshotBlockPublicAccessState",
+            "DescribeDBSnapshots",
+            "DescribeDBSnapshotAttributes",
+            "DescribeDBClusterSnapshots",
+            "DescribeDBClusterSnapshotAttributes",
+        ] {
+            calls.insert((region.to_owned(), action.to_owned()), proxy.state.count_in(region, action));
+        }
+    }
+    let floor = calls.values().map(|n| ((*n as f64) - BURST).max(0.0) / REFILL).fold(0.0, f64::max);
+    let ebs_total = (REGIONS.len() * ebs_per_region) as f64;
+    let ebs_calls: u64 = calls
+        .iter()
+        .filter(|((_, a), _)| {
+            ["DescribeSnapshots", "DescribeSnapshotAttribute", "GetSnapshotBlockPublicAccessState"]
+                .contains(&a.as_str())
+        })
+        .map(|(_, n)| n)
+        .sum();
+    let seen = summary["snapshots"].as_u64().unwrap_or(0);
+    let expected = (REGIONS.len() * (ebs_per_region + rds_per_region)) as u64;
+
+    println!(
+        "scan_floor: {} regions x ({ebs_per_region} EBS + {rds_per_region} RDS, {} automated)",
+        REGIONS.len(),
+        rds_plan.automated()
+    );
+    println!("  bucket {BURST}/{REFILL} per second per (region, action), latency {LATENCY:?}");
+    println!("  wall time            {:.1} s", wall.as_secs_f64());
+    println!("  floor                {floor:.1} s");
+    println!("  wall / floor         {:.3}", wall.as_secs_f64() / floor.max(f64::EPSILON));
+    println!("  snapshots            {seen} of {expected} ({} missing)", expected.saturating_sub(seen));
+    println!("  unknown exposure     {}", stdout.matches("\"unknown_exposure\":[\"").count());
+    println!("  throttled requests   {}", proxy.state.throttled());
+    println!("  API calls per EBS snapshot        {:.4}", ebs_calls as f64 / ebs_total);
+    println!("  RDS attribute calls for automated {}", proxy.state.attribute_calls_for_prefix("rds:"));
+    println!("  API calls (tool's count)          {}", summary["api_calls_total"]);
+    println!("  peak RSS             {:.1} MiB", peak as f64 / 1024.0);
+    assert_eq!(seen, expected, "snapshots missing");
+}
