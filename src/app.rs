@@ -39,6 +39,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Scan(args) => scan(args),
         Command::History(args) => history(args),
         Command::Validate(args) => validate(args),
+        Command::Rules => {
+            list_rules();
+            Ok(exit::OK)
+        }
         Command::Permissions => {
             println!("{}", iam_policy_document());
             Ok(exit::OK)
@@ -48,7 +52,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
-    let started_at = now();
+    let scan_time = jiff::Timestamp::now().round(jiff::Unit::Second).context("reading the clock")?;
     // Everything that can be checked locally is checked before any API call.
     let policy = load_policies(&args.policies)?;
     if let Some(url) = &args.endpoint_url {
@@ -57,6 +61,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let _lock = lock_database(&args.db, args.wait)?;
     let mut store = Store::open(&args.db)?;
     let baseline = store.baseline()?;
+    let previous_findings = store.previous_findings()?;
 
     let options = AwsOptions {
         regions: if args.all_regions {
@@ -108,15 +113,18 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let new_baselines = diff::new_baselines(&baseline, &collected);
     let findings = rules::evaluate(&rules::Context {
         policy: &policy,
+        now: scan_time,
         snapshots: &collected.snapshots,
+        previous: &baseline,
         changes: &changes,
         coverage: &collected.coverage,
         new_baselines: &new_baselines,
         organization: &collected.organization_accounts,
     });
+    let findings = rules::lifecycle::assign(findings, &previous_findings, &collected.coverage, &policy, scan_time);
     let calls = api_calls.snapshot();
     let scan_id = store.save_scan(&ScanRecord {
-        started_at,
+        started_at: scan_time.to_string(),
         finished_at: now(),
         command: command_line(),
         collected: &collected,
@@ -135,12 +143,15 @@ fn scan(args: ScanArgs) -> Result<u8> {
         new_baselines: &new_baselines,
         api_calls: &calls,
         duration_ms: started.elapsed().as_millis(),
+        show_suppressed: args.show_suppressed,
     };
     let mut stdout = std::io::stdout().lock();
     sink_for(output_format(args.format)).write_scan(&report, &mut stdout).context("writing the report")?;
     stdout.flush().ok();
 
-    let over_threshold = args.fail_on.threshold().is_some_and(|t| findings.iter().any(|f| f.severity >= t));
+    // Resolved and suppressed findings never fail a scan.
+    let over_threshold =
+        args.fail_on.threshold().is_some_and(|t| findings.iter().any(|f| f.status.is_active() && f.severity >= t));
     Ok(if over_threshold {
         exit::FINDINGS
     } else if collected.coverage.iter().any(|c| !c.is_complete()) {
@@ -189,8 +200,41 @@ fn history(args: HistoryArgs) -> Result<u8> {
 fn validate(args: ValidateArgs) -> Result<u8> {
     let paths = if args.policies.is_empty() { vec![PathBuf::from(DEFAULT_POLICY)] } else { args.policies };
     let policy = Policy::load_all(&paths)?;
-    println!("ok: {} policy file(s) valid; {} trusted account(s)", policy.sources.len(), policy.trusted_accounts.len());
+    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    for entry in policy.expired_allow_entries(today) {
+        let expired = entry.expires.map(|d| d.to_string()).unwrap_or_default();
+        eprintln!(
+            "warning: {}: allow entry {:?} expired on {expired}; it no longer applies",
+            entry.origin, entry.reason
+        );
+    }
+    let disabled: Vec<&str> = rules::RULES.iter().map(|r| r.id()).filter(|id| !policy.is_enabled(id)).collect();
+    println!(
+        "ok: {} policy file(s) valid; {} trusted account(s), {} allowlist entries, {} of {} rules enabled{}",
+        policy.sources.len(),
+        policy.trusted_accounts.len(),
+        policy.allow.len(),
+        rules::RULES.len() - disabled.len(),
+        rules::RULES.len(),
+        if disabled.is_empty() { String::new() } else { format!(" (disabled: {})", disabled.join(", ")) },
+    );
     Ok(exit::OK)
+}
+
+fn list_rules() {
+    let rows = rules::RULES.iter().map(|r| {
+        vec![
+            r.id().to_owned(),
+            match r.kind() {
+                rules::Kind::State => "state".to_owned(),
+                rules::Kind::Event => "event".to_owned(),
+            },
+            r.severity().to_string(),
+            if r.mitre().is_empty() { "-".to_owned() } else { r.mitre().join(",") },
+        ]
+    });
+    let mut out = std::io::stdout().lock();
+    crate::report::write_table(&mut out, &["RULE", "KIND", "SEVERITY", "MITRE"], rows).ok();
 }
 
 fn load_policies(paths: &[PathBuf]) -> Result<Policy> {

@@ -26,6 +26,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Check policy files without touching any cloud.
     Validate(ValidateArgs),
+    /// List the detection rules: id, kind, default severity, MITRE techniques.
+    Rules,
     /// Print the read-only IAM actions a scan needs, as an IAM policy document.
     Permissions,
 }
@@ -75,9 +77,13 @@ pub struct ScanArgs {
     /// Output format. Default: table on a terminal, jsonl otherwise.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Exit 1 when a finding is at or above this severity.
+    /// Exit 1 when a new or open finding is at or above this severity.
     #[arg(long, value_enum, default_value = "high")]
     pub fail_on: FailOn,
+    /// Also list findings suppressed by an allowlist entry or as known backup
+    /// tooling (they are always stored in the baseline).
+    #[arg(long)]
+    pub show_suppressed: bool,
     /// Per-snapshot API calls in flight per scope.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrency: u16,

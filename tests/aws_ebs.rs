@@ -145,12 +145,13 @@ fn block_public_access_state_is_recorded_and_lowers_public_findings() {
     let unknown = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
     assert_eq!(unknown.records("coverage")[0]["block_public_access"], "unknown");
     assert_eq!(unknown.records("coverage")[0]["status"], "complete");
-    assert_eq!(unknown.records("finding")[0]["severity"], "critical");
+    let public = |run: &common::Run| run.records("finding").into_iter().find(|f| f["rule"] == "public-share").unwrap();
+    assert_eq!(public(&unknown)["severity"], "critical");
 
     proxy.state.set(|f| f.block_public_access = Some("block-all-sharing".into()));
     let blocked = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
     assert_eq!(blocked.records("coverage")[0]["block_public_access"], "block-all-sharing");
-    let finding = &blocked.records("finding")[0];
+    let finding = &public(&blocked);
     assert_eq!((finding["rule"].as_str(), finding["severity"].as_str()), (Some("public-share"), Some("medium")));
     assert_eq!(blocked.code, 0, "medium is below the default --fail-on high");
 }

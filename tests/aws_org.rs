@@ -150,7 +150,11 @@ fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_cal
             ("external-share", "ledger-manual-1")
         ])
     );
-    let cluster = second.records("finding").into_iter().find(|f| f["snapshot_id"] == "ledger-manual-1").unwrap();
+    let cluster = second
+        .records("finding")
+        .into_iter()
+        .find(|f| f["snapshot_id"] == "ledger-manual-1" && f["rule"] == "external-share")
+        .unwrap();
     assert_eq!(cluster["service"], "rds-cluster");
     assert_eq!(cluster["grantees"], serde_json::json!([OUTSIDER]));
 
@@ -225,7 +229,8 @@ fn an_organization_is_scanned_account_by_account_and_trusted() {
 
     // Shared inside the organization: trusted; shared outside: external.
     assert_eq!(run.findings(), pairs(&[("external-share", &ids[1])]));
-    assert_eq!(run.records("finding")[0]["account"], workloads.as_str());
+    let external = run.records("finding").into_iter().find(|f| f["rule"] == "external-share").unwrap();
+    assert_eq!(external["account"], workloads.as_str());
 
     let outside = snapaudit(
         dir.path(),

@@ -60,6 +60,34 @@ fn every_policy_in_the_repository_is_valid() {
 }
 
 #[test]
+fn every_policy_example_in_the_readme_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```yaml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+    assert!(!blocks.is_empty(), "the README shows a policy");
+    let dir = TempDir::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let path = dir.path().join(format!("readme-{i}.yaml"));
+        std::fs::write(&path, block).unwrap();
+        let run = snapaudit(dir.path(), None, &["validate", "--policy", path.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "README yaml block {i}:\n{block}\n{run:?}");
+    }
+}
+
+#[test]
+fn validate_warns_of_expired_allow_entries() {
+    let dir = TempDir::new();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nallow:\n  - reason: old change\n    tag: change-ticket\n    expires: 2020-01-31\n",
+    )
+    .unwrap();
+    let run = snapaudit(dir.path(), None, &["validate", "--policy", "p.yaml"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("\"old change\" expired on 2020-01-31"), "{run:?}");
+}
+
+#[test]
 fn a_corrupt_database_is_reported_and_never_overwritten() {
     let dir = TempDir::new();
     std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();

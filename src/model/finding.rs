@@ -1,4 +1,5 @@
-//! A rule's verdict on one snapshot (or scope), with its severity.
+//! A rule's verdict on one snapshot, a group of snapshots or a scope: its
+//! severity, score, MITRE techniques and lifecycle status.
 
 use std::fmt;
 
@@ -41,13 +42,80 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Where a finding stands compared with the previous scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// First seen in this scan.
+    New,
+    /// Seen before and still there.
+    Open,
+    /// Was open in the previous scan and is gone now (e.g. an unshare).
+    Resolved,
+    /// Matched an allowlist entry or known backup tooling: kept, not alerted.
+    Suppressed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::New, Status::Open, Status::Resolved, Status::Suppressed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::Resolved => "resolved",
+            Status::Suppressed => "suppressed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// New and open findings are the ones that need someone's attention.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::New | Status::Open)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule: String,
     pub severity: Severity,
+    /// 1-3, following common SIEM scoring for T1578.001: an external share
+    /// is 3, bulk activity 2 (3 when also off-hours), off-hours alone 1.
+    pub score: u8,
+    /// MITRE ATT&CK technique ids.
+    pub mitre: Vec<String>,
     pub scope: Scope,
-    pub snapshot_id: String,
+    /// What the finding is about, unique per rule and scope: a snapshot id,
+    /// or the name of a group (`source vol-1 from 2026-11-24T02:00:00Z`).
+    /// Rule + scope + subject identify a finding across scans.
+    pub subject: String,
+    /// The snapshot, when the finding is about one.
+    pub snapshot_id: Option<String>,
     /// Output spelling of the grantees that matter to this finding.
     pub grantees: Vec<String>,
+    /// The snapshots a group finding covers, or correlated findings' subjects.
+    pub related: Vec<String>,
     pub message: String,
+    pub status: Status,
+    /// When the finding was first raised (RFC 3339); set by the lifecycle.
+    pub first_seen: Option<String>,
+    /// Why the finding is suppressed: the allowlist entry's reason or the
+    /// backup tooling recognised.
+    pub suppressed_by: Option<String>,
+}
+
+impl Finding {
+    /// The identity a finding keeps across scans.
+    pub fn key(&self) -> (&str, &Scope, &str) {
+        (&self.rule, &self.scope, &self.subject)
+    }
 }

@@ -6,5 +6,5 @@ mod finding;
 mod snapshot;
 
 pub use change::{Change, ChangeKind};
-pub use finding::{Finding, Severity};
+pub use finding::{Finding, Severity, Status};
 pub use snapshot::{Coverage, CoverageStatus, Grantee, Provider, Scope, Service, Snapshot};

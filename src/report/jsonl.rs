@@ -16,7 +16,7 @@ impl Sink for JsonLines {
         for c in report.changes {
             line(out, "change", change(c))?;
         }
-        for f in report.findings {
+        for f in report.listed_findings() {
             line(out, "finding", finding(f))?;
         }
         for c in report.coverage {
@@ -43,13 +43,20 @@ pub fn finding(f: &Finding) -> serde_json::Value {
     json!({
         "rule": f.rule,
         "severity": f.severity,
+        "score": f.score,
+        "status": f.status,
+        "mitre": f.mitre,
         "provider": f.scope.provider,
         "service": f.scope.service,
         "account": f.scope.account,
         "region": f.scope.region,
+        "subject": f.subject,
         "snapshot_id": f.snapshot_id,
         "grantees": f.grantees,
+        "related": f.related,
         "message": f.message,
+        "first_seen": f.first_seen,
+        "suppressed_by": f.suppressed_by,
     })
 }
 

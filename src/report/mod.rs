@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::{Change, Coverage, Finding, Scope, Severity};
+use crate::model::{Change, Coverage, Finding, Scope, Severity, Status};
 
 pub use jsonl::JsonLines;
 pub use table::{Table, write_table};
@@ -36,6 +36,8 @@ pub struct ScanReport<'a> {
     pub new_baselines: &'a BTreeSet<Scope>,
     pub api_calls: &'a BTreeMap<String, u64>,
     pub duration_ms: u128,
+    /// List suppressed findings too (they are counted either way).
+    pub show_suppressed: bool,
 }
 
 /// The `summary` record, shared by every format.
@@ -48,7 +50,10 @@ pub struct Summary {
     pub failed_scopes: usize,
     pub baseline_scopes: usize,
     pub changes: BTreeMap<&'static str, usize>,
+    /// New and open findings by severity: what needs attention.
     pub findings: BTreeMap<&'static str, usize>,
+    /// Every finding of this scan by status.
+    pub findings_by_status: BTreeMap<&'static str, usize>,
     pub api_calls: BTreeMap<String, u64>,
     pub api_calls_total: u64,
     pub api_calls_per_snapshot: Option<f64>,
@@ -62,8 +67,12 @@ impl ScanReport<'_> {
             *changes.entry(c.kind.as_str()).or_insert(0) += 1;
         }
         let mut findings: BTreeMap<&'static str, usize> = Severity::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut by_status: BTreeMap<&'static str, usize> = Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         for f in self.findings {
-            *findings.entry(f.severity.as_str()).or_insert(0) += 1;
+            *by_status.entry(f.status.as_str()).or_insert(0) += 1;
+            if f.status.is_active() {
+                *findings.entry(f.severity.as_str()).or_insert(0) += 1;
+            }
         }
         let total: u64 = self.api_calls.values().sum();
         Summary {
@@ -75,12 +84,20 @@ impl ScanReport<'_> {
             baseline_scopes: self.new_baselines.len(),
             changes,
             findings,
+            findings_by_status: by_status,
             api_calls: self.api_calls.clone(),
             api_calls_total: total,
             api_calls_per_snapshot: (self.snapshot_count > 0)
                 .then(|| ((total as f64 / self.snapshot_count as f64) * 10_000.0).round() / 10_000.0),
             duration_ms: self.duration_ms,
         }
+    }
+}
+
+impl ScanReport<'_> {
+    /// The findings to list: all but suppressed ones, unless asked for.
+    pub fn listed_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| self.show_suppressed || f.status != Status::Suppressed)
     }
 }
 

@@ -4,30 +4,48 @@
 use std::io::{self, Write};
 
 use super::{ScanReport, Sink};
-use crate::model::Severity;
+use crate::model::{Finding, Severity, Status};
 
 pub struct Table;
 
 impl Sink for Table {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
         let s = report.summary();
-        if !report.findings.is_empty() {
-            writeln!(out, "FINDINGS")?;
-            let rows = report.findings.iter().map(|f| {
+        let listed: Vec<&Finding> = report.listed_findings().collect();
+        let sections = [
+            ("FINDINGS", listed.iter().filter(|f| f.status.is_active()).copied().collect::<Vec<_>>()),
+            (
+                "RESOLVED SINCE THE PREVIOUS SCAN",
+                listed.iter().filter(|f| f.status == Status::Resolved).copied().collect(),
+            ),
+            ("SUPPRESSED (expected work)", listed.iter().filter(|f| f.status == Status::Suppressed).copied().collect()),
+        ];
+        for (title, findings) in sections.iter().filter(|(_, f)| !f.is_empty()) {
+            writeln!(out, "{title}")?;
+            let rows = findings.iter().map(|f| {
+                let mut message = f.message.clone();
+                if let Some(reason) = &f.suppressed_by {
+                    message.push_str(&format!(" -- suppressed: {reason}"));
+                }
                 vec![
                     f.severity.as_str().to_uppercase(),
+                    f.score.to_string(),
+                    f.status.to_string(),
                     f.rule.clone(),
                     f.scope.service.to_string(),
                     f.scope.account.clone(),
                     f.scope.region.clone(),
-                    f.snapshot_id.clone(),
+                    f.subject.clone(),
                     f.grantees.join(","),
-                    f.message.clone(),
+                    message,
                 ]
             });
             write_table(
                 out,
-                &["SEVERITY", "RULE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "GRANTEES", "MESSAGE"],
+                &[
+                    "SEVERITY", "SCORE", "STATUS", "RULE", "SERVICE", "ACCOUNT", "REGION", "SUBJECT", "GRANTEES",
+                    "MESSAGE",
+                ],
                 rows,
             )?;
             writeln!(out)?;
@@ -84,6 +102,13 @@ impl Sink for Table {
             s.api_calls_per_snapshot.map(|r| format!(" ({r:.3} per snapshot)")).unwrap_or_default(),
             s.duration_ms as f64 / 1000.0,
         )?;
+        let suppressed = s.findings_by_status.get("suppressed").copied().unwrap_or(0);
+        if suppressed > 0 && !report.show_suppressed {
+            writeln!(
+                out,
+                "{suppressed} suppressed finding(s) of expected work not listed; --show-suppressed lists them."
+            )?;
+        }
         if s.baseline_scopes > 0 {
             writeln!(out, "{} scope(s) scanned for the first time: this scan is their baseline.", s.baseline_scopes)?;
         }

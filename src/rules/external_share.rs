@@ -1,6 +1,7 @@
-//! `external-share`: restorable by an account that is neither the owner nor trusted.
+//! `external-share`: restorable by an account that is neither the owner,
+//! trusted, nor (by default) in the organization.
 
-use super::{Context, Rule};
+use super::{Context, Kind, Rule, raise_on};
 use crate::model::{Finding, Grantee, Severity};
 
 pub struct ExternalShare;
@@ -8,6 +9,18 @@ pub struct ExternalShare;
 impl Rule for ExternalShare {
     fn id(&self) -> &'static str {
         "external-share"
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::State
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::High
+    }
+
+    fn mitre(&self) -> &'static [&'static str] {
+        &["T1537"]
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
@@ -24,14 +37,11 @@ impl Rule for ExternalShare {
             if external.is_empty() {
                 continue;
             }
-            findings.push(Finding {
-                rule: self.id().into(),
-                severity: Severity::High,
-                scope: s.scope.clone(),
-                snapshot_id: s.id.clone(),
-                message: format!("snapshot is shared with untrusted account(s) {}", external.join(", ")),
-                grantees: external,
-            });
+            let mut f =
+                raise_on(self, s, format!("snapshot is shared with untrusted account(s) {}", external.join(", ")));
+            f.score = 3;
+            f.grantees = external;
+            findings.push(f);
         }
         findings
     }
@@ -40,12 +50,11 @@ impl Rule for ExternalShare {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Policy;
-    use crate::rules::test_support::{NO_ACCOUNTS, NO_SCOPES, OWN, snapshot};
+    use crate::rules::test_support::{Fixture, OWN, snapshot};
 
     #[test]
     fn only_untrusted_accounts_are_external() {
-        let snaps = vec![snapshot(
+        let mut fx = Fixture::with(vec![snapshot(
             "s",
             vec![
                 Grantee::Account(OWN.into()),
@@ -53,57 +62,27 @@ mod tests {
                 Grantee::Account("333333333333".into()),
                 Grantee::Public,
             ],
-        )];
-        let mut policy = Policy::default();
-        policy.trusted_accounts.insert("222222222222".into());
-        let ctx = Context {
-            policy: &policy,
-            snapshots: &snaps,
-            changes: &[],
-            coverage: &[],
-            new_baselines: &NO_SCOPES,
-            organization: &NO_ACCOUNTS,
-        };
-        let f = ExternalShare.evaluate(&ctx);
+        )]);
+        fx.policy.trusted_accounts.insert("222222222222".into());
+        let f = ExternalShare.evaluate(&fx.ctx());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].grantees, vec!["333333333333".to_owned()]);
-        assert_eq!(f[0].severity, Severity::High);
+        assert_eq!((f[0].severity, f[0].score), (Severity::High, 3));
     }
 
     #[test]
     fn organization_accounts_are_trusted_unless_the_policy_says_otherwise() {
-        let snaps = vec![snapshot("s", vec![Grantee::Account("444444444444".into())])];
-        let org = ["444444444444".to_owned()].into_iter().collect();
-        let run = |policy: &Policy| {
-            let ctx = Context {
-                policy,
-                snapshots: &snaps,
-                changes: &[],
-                coverage: &[],
-                new_baselines: &NO_SCOPES,
-                organization: &org,
-            };
-            ExternalShare.evaluate(&ctx)
-        };
-        let mut policy = Policy::default();
-        assert!(run(&policy).is_empty());
-        policy.trust_organization = false;
-        assert_eq!(run(&policy).len(), 1);
+        let mut fx = Fixture::with(vec![snapshot("s", vec![Grantee::Account("444444444444".into())])]);
+        fx.organization.insert("444444444444".into());
+        assert!(ExternalShare.evaluate(&fx.ctx()).is_empty());
+        fx.policy.trust_organization = false;
+        assert_eq!(ExternalShare.evaluate(&fx.ctx()).len(), 1);
     }
 
     #[test]
     fn a_snapshot_shared_only_with_trusted_accounts_is_quiet() {
-        let snaps = vec![snapshot("s", vec![Grantee::Account("222222222222".into())])];
-        let mut policy = Policy::default();
-        policy.trusted_accounts.insert("222222222222".into());
-        let ctx = Context {
-            policy: &policy,
-            snapshots: &snaps,
-            changes: &[],
-            coverage: &[],
-            new_baselines: &NO_SCOPES,
-            organization: &NO_ACCOUNTS,
-        };
-        assert!(ExternalShare.evaluate(&ctx).is_empty());
+        let mut fx = Fixture::with(vec![snapshot("s", vec![Grantee::Account("222222222222".into())])]);
+        fx.policy.trusted_accounts.insert("222222222222".into());
+        assert!(ExternalShare.evaluate(&fx.ctx()).is_empty());
     }
 }

@@ -1,24 +1,44 @@
 //! STAGE 3, pure: rules turn the scan's state and changes into findings.
 //!
 //! One file per rule, listed in [`RULES`]. Rules read a [`Context`] and touch
-//! neither the network nor the disk.
+//! neither the network nor the disk. After the rules: [`suppress`] marks
+//! expected work (allowlists, backup tooling), [`correlate`] scores bursts
+//! that are also off-hours, and [`lifecycle`] compares with the previous
+//! scan's findings (new / open / resolved).
 
+mod backup_tooling;
+mod bulk_creation;
+mod bulk_deletion;
+mod correlate;
+mod coverage_gap;
 mod external_share;
+pub mod lifecycle;
 mod new_snapshot;
+mod off_hours_creation;
 pub mod policy;
 mod public_share;
+mod share_added;
+mod suppress;
+mod unencrypted_share;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
-use crate::model::{Change, Coverage, Finding, Scope, Snapshot};
+use jiff::Timestamp;
+
+use crate::model::{Change, ChangeKind, Coverage, Finding, Scope, Severity, Snapshot, Status};
+use crate::store::Baseline;
 
 pub use policy::{Policy, PolicyError};
 
 /// What a rule may look at.
 pub struct Context<'a> {
     pub policy: &'a Policy,
+    /// When the scan started: the reference for allowlist expiry and event ids.
+    pub now: Timestamp,
     /// Every snapshot listed in this scan.
     pub snapshots: &'a [Snapshot],
+    /// The last known state before this scan (deleted snapshots are here).
+    pub previous: &'a Baseline,
     pub changes: &'a [Change],
     pub coverage: &'a [Coverage],
     /// Scopes whose first complete listing this scan is.
@@ -39,35 +59,149 @@ impl Context<'_> {
             || self.policy.trusted_accounts.contains(account)
             || (self.policy.trust_organization && self.organization.contains(account))
     }
+
+    /// Snapshots first seen in this scan (scopes with a baseline only).
+    pub fn added(&self) -> Vec<&Snapshot> {
+        let added: HashSet<(&Scope, &str)> = self
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Added)
+            .map(|c| (&c.scope, c.snapshot_id.as_str()))
+            .collect();
+        self.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))).collect()
+    }
+
+    /// Why activity on `snapshot` is expected for `rule`, if it is: known
+    /// backup tooling (for the rules it quiets) or a live allowlist entry.
+    pub fn expected(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>) -> Option<String> {
+        if self.policy.quiet_backup_tooling
+            && backup_tooling::QUIETED_RULES.contains(&rule)
+            && let Some(tool) = snapshot.and_then(backup_tooling::recognise)
+        {
+            return Some(format!("{tool} (known backup tooling)"));
+        }
+        let today = self.now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+        self.policy
+            .allow
+            .iter()
+            .find(|e| e.matches(rule, scope, snapshot, today))
+            .map(|e| format!("{} [{}]", e.reason, e.origin))
+    }
+}
+
+/// Whether a rule judges the current state or an event between two scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Re-evaluated every scan; resolved when its scope lists without it.
+    State,
+    /// Raised once, by the scan that saw it; stays open for
+    /// `events_open_for`, then expires (the baseline keeps it).
+    Event,
 }
 
 pub trait Rule: Sync {
     /// The rule id used in output and policies, e.g. `public-share`.
     fn id(&self) -> &'static str;
+    fn kind(&self) -> Kind;
+    /// The severity the policy's `severity` setting replaces.
+    fn severity(&self) -> Severity;
+    /// MITRE ATT&CK technique ids.
+    fn mitre(&self) -> &'static [&'static str];
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding>;
 }
 
 /// Every rule, in the order their findings are listed at equal severity.
-pub const RULES: &[&dyn Rule] =
-    &[&public_share::PublicShare, &external_share::ExternalShare, &new_snapshot::NewSnapshot];
+pub const RULES: &[&dyn Rule] = &[
+    &public_share::PublicShare,
+    &external_share::ExternalShare,
+    &share_added::ShareAdded,
+    &unencrypted_share::UnencryptedShare,
+    &bulk_deletion::BulkDeletion,
+    &bulk_creation::BulkCreation,
+    &off_hours_creation::OffHoursCreation,
+    &coverage_gap::CoverageGap,
+    &new_snapshot::NewSnapshot,
+];
 
-/// Run every rule; findings come most severe first.
+pub fn rule(id: &str) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|r| r.id() == id)
+}
+
+/// A finding of `rule` at its default severity and score 1, status `new`.
+fn raise(
+    rule: &(impl Rule + ?Sized),
+    scope: &Scope,
+    subject: impl Into<String>,
+    message: impl Into<String>,
+) -> Finding {
+    Finding {
+        rule: rule.id().to_owned(),
+        severity: rule.severity(),
+        score: 1,
+        mitre: rule.mitre().iter().map(|m| (*m).to_owned()).collect(),
+        scope: scope.clone(),
+        subject: subject.into(),
+        snapshot_id: None,
+        grantees: Vec::new(),
+        related: Vec::new(),
+        message: message.into(),
+        status: Status::New,
+        first_seen: None,
+        suppressed_by: None,
+    }
+}
+
+/// A finding about one snapshot.
+fn raise_on(rule: &(impl Rule + ?Sized), snapshot: &Snapshot, message: impl Into<String>) -> Finding {
+    let mut f = raise(rule, &snapshot.scope, snapshot.id.clone(), message);
+    f.snapshot_id = Some(snapshot.id.clone());
+    f
+}
+
+/// Run every enabled rule, apply severity overrides, suppression and
+/// correlation. Statuses against the previous scan come from [`lifecycle`].
 pub fn evaluate(ctx: &Context<'_>) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = RULES.iter().flat_map(|r| r.evaluate(ctx)).collect();
-    findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| a.scope.cmp(&b.scope)).then_with(|| a.snapshot_id.cmp(&b.snapshot_id))
-    });
+    let mut findings = Vec::new();
+    for rule in RULES.iter().filter(|r| ctx.policy.is_enabled(r.id())) {
+        let replacement = ctx.policy.severity_override(rule.id());
+        for mut f in rule.evaluate(ctx) {
+            // Only the default severity is replaced: a finding the rule
+            // lowered (trusted grantee, blocked public access) stays lowered.
+            if let Some(severity) = replacement.filter(|_| f.severity == rule.severity()) {
+                f.severity = severity;
+            }
+            findings.push(f);
+        }
+    }
+    suppress::apply(ctx, &mut findings);
+    correlate::bursts_off_hours(&mut findings);
+    sort(&mut findings);
     findings
+}
+
+/// Most severe first, then by score, scope and subject.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| b.score.cmp(&a.score))
+            .then_with(|| rule_rank(&a.rule).cmp(&rule_rank(&b.rule)))
+            .then_with(|| a.scope.cmp(&b.scope))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
+}
+
+fn rule_rank(id: &str) -> usize {
+    RULES.iter().position(|r| r.id() == id).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
 pub(crate) mod test_support {
     use std::collections::BTreeSet;
 
-    use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
-
-    pub static NO_SCOPES: BTreeSet<Scope> = BTreeSet::new();
-    pub static NO_ACCOUNTS: BTreeSet<String> = BTreeSet::new();
+    use super::{Context, Policy};
+    use crate::model::{Change, ChangeKind, Coverage, Grantee, Provider, Scope, Service, Snapshot};
+    use crate::store::Baseline;
 
     pub const OWN: &str = "111111111111";
 
@@ -92,5 +226,94 @@ pub(crate) mod test_support {
             grantees,
             grantees_known: true,
         }
+    }
+
+    /// Everything a [`Context`] borrows, owned, for unit tests.
+    #[derive(Default)]
+    pub struct Fixture {
+        pub policy: Policy,
+        pub now: jiff::Timestamp,
+        pub snapshots: Vec<Snapshot>,
+        pub previous: Baseline,
+        pub changes: Vec<Change>,
+        pub coverage: Vec<Coverage>,
+        pub new_baselines: BTreeSet<Scope>,
+        pub organization: BTreeSet<String>,
+    }
+
+    impl Fixture {
+        pub fn with(snapshots: Vec<Snapshot>) -> Fixture {
+            Fixture { snapshots, now: "2026-11-24T12:00:00Z".parse().unwrap(), ..Fixture::default() }
+        }
+
+        /// Mark snapshots as first seen in this scan.
+        pub fn added(mut self, ids: &[&str]) -> Fixture {
+            for s in self.snapshots.iter().filter(|s| ids.contains(&s.id.as_str())) {
+                self.changes.push(Change {
+                    kind: ChangeKind::Added,
+                    scope: s.scope.clone(),
+                    snapshot_id: s.id.clone(),
+                    grantee: None,
+                    details: "first seen".into(),
+                });
+            }
+            self
+        }
+
+        pub fn ctx(&self) -> Context<'_> {
+            Context {
+                policy: &self.policy,
+                now: self.now,
+                snapshots: &self.snapshots,
+                previous: &self.previous,
+                changes: &self.changes,
+                coverage: &self.coverage,
+                new_baselines: &self.new_baselines,
+                organization: &self.organization,
+            }
+        }
+    }
+
+    /// `count` snapshots of `source`, one every `step_minutes` from `start`.
+    pub fn series(prefix: &str, source: &str, start: &str, step_minutes: i64, count: usize) -> Vec<Snapshot> {
+        let start: jiff::Timestamp = start.parse().unwrap();
+        (0..count)
+            .map(|i| {
+                let mut s = snapshot(&format!("{prefix}-{i}"), vec![]);
+                s.source_id = Some(source.into());
+                let at = start + jiff::SignedDuration::from_mins(step_minutes * i as i64);
+                s.created_at = Some(at.to_string());
+                s
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_ids_are_unique_and_each_has_its_policy_key() {
+        let ids: BTreeSet<&str> = RULES.iter().map(|r| r.id()).collect();
+        assert_eq!(ids.len(), RULES.len());
+        for id in ids {
+            let text = format!("version: 1\nrules:\n  {id}:\n    enabled: false\n");
+            let policy = Policy::parse(&text).unwrap_or_else(|p| panic!("{id}: {p:?}"));
+            assert!(!policy.is_enabled(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_disabled_rule_raises_nothing_and_overrides_replace_only_the_default() {
+        use crate::model::Grantee;
+        let mut fx = test_support::Fixture::with(vec![test_support::snapshot("p", vec![Grantee::Public])]);
+        fx.policy = Policy::parse(
+            "version: 1\nrules:\n  public-share:\n    severity: high\n  unencrypted-share:\n    enabled: false\n",
+        )
+        .unwrap();
+        let findings = evaluate(&fx.ctx());
+        let rules: Vec<(&str, Severity)> = findings.iter().map(|f| (f.rule.as_str(), f.severity)).collect();
+        assert_eq!(rules, vec![("public-share", Severity::High)]);
     }
 }

@@ -1,6 +1,6 @@
 //! `new-snapshot`: a snapshot first seen since the scope's previous scan.
 
-use super::{Context, Rule};
+use super::{Context, Kind, Rule, raise};
 use crate::model::{ChangeKind, Finding, Severity};
 
 pub struct NewSnapshot;
@@ -10,17 +10,26 @@ impl Rule for NewSnapshot {
         "new-snapshot"
     }
 
+    fn kind(&self) -> Kind {
+        Kind::Event
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::Info
+    }
+
+    fn mitre(&self) -> &'static [&'static str] {
+        &["T1578.001"]
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.changes
             .iter()
             .filter(|c| c.kind == ChangeKind::Added)
-            .map(|c| Finding {
-                rule: self.id().into(),
-                severity: Severity::Info,
-                scope: c.scope.clone(),
-                snapshot_id: c.snapshot_id.clone(),
-                grantees: Vec::new(),
-                message: format!("new snapshot ({})", c.details),
+            .map(|c| {
+                let mut f = raise(self, &c.scope, c.snapshot_id.clone(), format!("new snapshot ({})", c.details));
+                f.snapshot_id = Some(c.snapshot_id.clone());
+                f
             })
             .collect()
     }
@@ -30,8 +39,7 @@ impl Rule for NewSnapshot {
 mod tests {
     use super::*;
     use crate::model::Change;
-    use crate::rules::Policy;
-    use crate::rules::test_support::snapshot;
+    use crate::rules::test_support::{Fixture, snapshot};
 
     #[test]
     fn each_added_change_is_one_info_finding() {
@@ -43,17 +51,12 @@ mod tests {
             grantee: None,
             details: "d".into(),
         };
-        let changes = vec![change(ChangeKind::Added, "a"), change(ChangeKind::Deleted, "b")];
-        let ctx = Context {
-            policy: &Policy::default(),
-            snapshots: &[],
-            changes: &changes,
-            coverage: &[],
-            new_baselines: &Default::default(),
-            organization: &Default::default(),
+        let fx = Fixture {
+            changes: vec![change(ChangeKind::Added, "a"), change(ChangeKind::Deleted, "b")],
+            ..Fixture::default()
         };
-        let f = NewSnapshot.evaluate(&ctx);
+        let f = NewSnapshot.evaluate(&fx.ctx());
         assert_eq!(f.len(), 1);
-        assert_eq!((f[0].snapshot_id.as_str(), f[0].severity), ("a", Severity::Info));
+        assert_eq!((f[0].subject.as_str(), f[0].severity, f[0].score), ("a", Severity::Info, 1));
     }
 }

@@ -1,6 +1,6 @@
 //! `public-share`: anyone may restore the snapshot.
 
-use super::{Context, Rule};
+use super::{Context, Kind, Rule, raise_on};
 use crate::model::{Finding, Severity};
 
 pub struct PublicShare;
@@ -8,6 +8,18 @@ pub struct PublicShare;
 impl Rule for PublicShare {
     fn id(&self) -> &'static str {
         "public-share"
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::State
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::Critical
+    }
+
+    fn mitre(&self) -> &'static [&'static str] {
+        &["T1537"]
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
@@ -21,20 +33,17 @@ impl Rule for PublicShare {
                     .coverage_of(&s.scope)
                     .and_then(|c| c.block_public_access.as_deref())
                     .is_some_and(|state| state == "block-all-sharing");
-                let (severity, message) = if blocked {
-                    (Severity::Medium, "snapshot is shared publicly, but block public access (block-all-sharing) keeps it private in this region".to_owned())
+                let message = if blocked {
+                    "snapshot is shared publicly, but block public access (block-all-sharing) keeps it private in this region"
                 } else {
-                    (Severity::Critical, "snapshot is public: any account can restore it".to_owned())
+                    "snapshot is public: any account can restore it"
                 };
                 let unverified = if s.grantees_known { "" } else { " (share list unreadable this scan; last known state)" };
-                Finding {
-                    rule: self.id().into(),
-                    severity,
-                    scope: s.scope.clone(),
-                    snapshot_id: s.id.clone(),
-                    grantees: vec!["all".into()],
-                    message: format!("{message}{unverified}"),
-                }
+                let mut f = raise_on(self, s, format!("{message}{unverified}"));
+                f.severity = if blocked { Severity::Medium } else { Severity::Critical };
+                f.score = 3;
+                f.grantees = vec!["all".into()];
+                f
             })
             .collect()
     }
@@ -44,27 +53,20 @@ impl Rule for PublicShare {
 mod tests {
     use super::*;
     use crate::model::{Coverage, Grantee};
-    use crate::rules::Policy;
-    use crate::rules::test_support::snapshot;
+    use crate::rules::test_support::{Fixture, snapshot};
 
     fn run(coverage: Vec<Coverage>) -> Vec<Finding> {
-        let snaps = vec![snapshot("public", vec![Grantee::Public]), snapshot("private", vec![])];
-        let ctx = Context {
-            policy: &Policy::default(),
-            snapshots: &snaps,
-            changes: &[],
-            coverage: &coverage,
-            new_baselines: &Default::default(),
-            organization: &Default::default(),
-        };
-        PublicShare.evaluate(&ctx)
+        let mut fx = Fixture::with(vec![snapshot("public", vec![Grantee::Public]), snapshot("private", vec![])]);
+        fx.coverage = coverage;
+        PublicShare.evaluate(&fx.ctx())
     }
 
     #[test]
     fn public_snapshots_are_critical() {
         let f = run(vec![]);
         assert_eq!(f.len(), 1);
-        assert_eq!((f[0].snapshot_id.as_str(), f[0].severity), ("public", Severity::Critical));
+        assert_eq!((f[0].snapshot_id.as_deref(), f[0].severity, f[0].score), (Some("public"), Severity::Critical, 3));
+        assert_eq!(f[0].mitre, vec!["T1537".to_owned()]);
     }
 
     #[test]

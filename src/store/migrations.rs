@@ -5,8 +5,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 /// Every migration ever shipped, oldest first. Never edit or remove one.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("20261124000000_initial", include_str!("migrations/20261124000000_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("20261124000000_initial", include_str!("migrations/20261124000000_initial.sql")),
+    ("20261124120000_finding_lifecycle", include_str!("migrations/20261124120000_finding_lifecycle.sql")),
+];
 
 /// Bring the schema up to date. A database carrying a migration this build
 /// does not know was written by a newer snapaudit and is left untouched.

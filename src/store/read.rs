@@ -6,7 +6,7 @@ use rusqlite::Row;
 use serde::Serialize;
 
 use super::{Baseline, Store, StoreError};
-use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Finding, Grantee, Provider, Scope, Service, Severity, Snapshot, Status};
 
 /// One line of `snapaudit history`.
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +78,52 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The findings of the most recent scan, resolved ones excluded: what
+    /// this scan's findings are compared with.
+    pub fn previous_findings(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
+                        grantees, related, message, status, first_seen, suppressed_by
+                 FROM findings
+                 WHERE scan_id = (SELECT max(id) FROM scans) AND status != 'resolved'",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            out.push(self.finding_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn finding_from_row(&self, row: &Row<'_>) -> Result<Finding, StoreError> {
+        let get = |e| self.err(e);
+        let list = |i: usize, column: &'static str| -> Result<Vec<String>, StoreError> {
+            let text: String = row.get(i).map_err(get)?;
+            serde_json::from_str(&text).map_err(|_| self.bad(column, text.clone()))
+        };
+        let severity: String = row.get(5).map_err(get)?;
+        let status: String = row.get(13).map_err(get)?;
+        let snapshot_id: String = row.get(9).map_err(get)?;
+        Ok(Finding {
+            scope: self.scope_from_row(row)?,
+            rule: row.get(4).map_err(get)?,
+            severity: Severity::parse(&severity).ok_or_else(|| self.bad("severity", severity.clone()))?,
+            score: row.get(6).map_err(get)?,
+            mitre: list(7, "mitre")?,
+            subject: row.get(8).map_err(get)?,
+            snapshot_id: (!snapshot_id.is_empty()).then_some(snapshot_id),
+            grantees: list(10, "grantees")?,
+            related: list(11, "related")?,
+            message: row.get(12).map_err(get)?,
+            status: Status::parse(&status).ok_or_else(|| self.bad("status", status.clone()))?,
+            first_seen: row.get(14).map_err(get)?,
+            suppressed_by: row.get(15).map_err(get)?,
+        })
     }
 
     fn scope_from_row(&self, row: &Row<'_>) -> Result<Scope, StoreError> {

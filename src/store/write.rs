@@ -104,9 +104,11 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
         ])?;
     }
     let mut stmt = tx.prepare(
-        "INSERT INTO findings (scan_id, rule, severity, provider, service, account, region, snapshot_id, grantees, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO findings (scan_id, rule, severity, provider, service, account, region, snapshot_id, grantees,
+                               message, subject, score, mitre, status, first_seen, related, suppressed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
+    let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     for f in rec.findings {
         let s = &f.scope;
         stmt.execute(params![
@@ -117,9 +119,16 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             s.service.as_str(),
             s.account,
             s.region,
-            f.snapshot_id,
-            serde_json::to_string(&f.grantees).unwrap_or_else(|_| "[]".into()),
-            f.message
+            f.snapshot_id.as_deref().unwrap_or(""),
+            json(&f.grantees),
+            f.message,
+            f.subject,
+            f.score,
+            json(&f.mitre),
+            f.status.as_str(),
+            f.first_seen,
+            json(&f.related),
+            f.suppressed_by
         ])?;
     }
     let mut stmt = tx.prepare("INSERT INTO api_calls (scan_id, action, count) VALUES (?1, ?2, ?3)")?;

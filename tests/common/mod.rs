@@ -255,12 +255,29 @@ impl Run {
         out
     }
 
-    /// (rule, snapshot id) of every finding, sorted.
+    /// (rule, subject) of every new or open exposure finding (`public-share`,
+    /// `external-share`), sorted: what the collectors' tests check. The
+    /// detection tests look at every rule with [`Run::all_findings`].
     pub fn findings(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
+            .all_findings()
+            .into_iter()
+            .filter(|(rule, _, status)| {
+                (rule == "public-share" || rule == "external-share") && (status == "new" || status == "open")
+            })
+            .map(|(rule, subject, _)| (rule, subject))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// (rule, subject, status) of every finding listed, sorted.
+    pub fn all_findings(&self) -> Vec<(String, String, String)> {
+        let text = |v: &Value| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned();
+        let mut out: Vec<(String, String, String)> = self
             .records("finding")
             .iter()
-            .map(|c| (c["rule"].as_str().unwrap().to_owned(), c["snapshot_id"].as_str().unwrap().to_owned()))
+            .map(|f| (text(&f["rule"]), text(&f["subject"]), text(&f["status"])))
             .collect();
         out.sort();
         out

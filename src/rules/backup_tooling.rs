@@ -1,0 +1,46 @@
+//! Known backup tooling, recognised by the markers it leaves. Its routine
+//! snapshots and retention deletions are not alerts (`quiet_backup_tooling`,
+//! on by default); its shares are judged like any other.
+
+use crate::model::Snapshot;
+
+/// Rules that stay quiet for backup tooling. Share rules are not here.
+pub const QUIETED_RULES: &[&str] = &["new-snapshot", "bulk-creation", "bulk-deletion", "off-hours-creation"];
+
+/// The tool that made `snapshot`, if its markers say so.
+pub fn recognise(snapshot: &Snapshot) -> Option<&'static str> {
+    // AWS Backup tags every recovery point it creates with its source.
+    if snapshot.tags.contains_key("aws:backup:source-resource") || snapshot.kind.as_deref() == Some("awsbackup") {
+        return Some("AWS Backup");
+    }
+    if snapshot.tags.contains_key("aws:dlm:lifecycle-policy-id") {
+        return Some("Data Lifecycle Manager");
+    }
+    if snapshot.kind.as_deref() == Some("automated") {
+        return Some("RDS automated backup");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::snapshot;
+
+    #[test]
+    fn markers_of_each_tool() {
+        let mut s = snapshot("a", vec![]);
+        assert_eq!(recognise(&s), None);
+        s.tags.insert("aws:dlm:lifecycle-policy-id".into(), "policy-1".into());
+        assert_eq!(recognise(&s), Some("Data Lifecycle Manager"));
+        s.tags.insert("aws:backup:source-resource".into(), "arn:aws:ec2:...:volume/vol-1".into());
+        assert_eq!(recognise(&s), Some("AWS Backup"));
+        let mut rds = snapshot("rds:db-1", vec![]);
+        rds.kind = Some("automated".into());
+        assert_eq!(recognise(&rds), Some("RDS automated backup"));
+        rds.kind = Some("awsbackup".into());
+        assert_eq!(recognise(&rds), Some("AWS Backup"));
+        rds.kind = Some("manual".into());
+        assert_eq!(recognise(&rds), None);
+    }
+}

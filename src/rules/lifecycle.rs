@@ -1,0 +1,142 @@
+//! Statuses against the previous scan's findings: `new` (first raised now),
+//! `open` (raised before), `resolved` (gone since). A finding is the same
+//! finding across scans when its rule, scope and subject are.
+//!
+//! Nothing resolves because of a fault: a state finding whose scope did not
+//! list completely this scan is carried forward as it was. Event findings
+//! (a burst, a deletion) cannot be re-observed, so they stay `open` for the
+//! policy's `events_open_for` after they were first raised, then expire.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use super::{Kind, Policy, rule};
+use crate::model::{Coverage, Finding, Scope, Status};
+
+pub fn assign(
+    mut current: Vec<Finding>,
+    previous: &[Finding],
+    coverage: &[Coverage],
+    policy: &Policy,
+    now: Timestamp,
+) -> Vec<Finding> {
+    let stamp = now.to_string();
+    let before: HashMap<(&str, &Scope, &str), &Finding> =
+        previous.iter().filter(|f| f.status != Status::Resolved).map(|f| (f.key(), f)).collect();
+    for f in current.iter_mut() {
+        match before.get(&f.key()) {
+            Some(prev) => {
+                f.first_seen = prev.first_seen.clone().or_else(|| Some(stamp.clone()));
+                if f.status == Status::New {
+                    f.status = Status::Open;
+                }
+            }
+            None => f.first_seen = Some(stamp.clone()),
+        }
+    }
+    let seen: HashSet<(String, Scope, String)> =
+        current.iter().map(|f| (f.rule.clone(), f.scope.clone(), f.subject.clone())).collect();
+    let listed: HashSet<&Scope> = coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
+    let mut carried = Vec::new();
+    for prev in before.values() {
+        if seen.contains(&(prev.rule.clone(), prev.scope.clone(), prev.subject.clone())) {
+            continue;
+        }
+        // A rule removed or disabled since is no longer judged.
+        let Some(rule) = rule(&prev.rule).filter(|r| policy.is_enabled(r.id())) else { continue };
+        let mut f = (*prev).clone();
+        match rule.kind() {
+            Kind::State if listed.contains(&prev.scope) => f.status = Status::Resolved,
+            Kind::State => f.status = keep_open(f.status),
+            Kind::Event => {
+                let raised = f.first_seen.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+                let expired = raised.is_none_or(|t| t + policy.events_open_for <= now);
+                if expired {
+                    continue;
+                }
+                f.status = keep_open(f.status);
+            }
+        }
+        carried.push(f);
+    }
+    current.extend(carried);
+    super::sort(&mut current);
+    current
+}
+
+fn keep_open(status: Status) -> Status {
+    if status == Status::Suppressed { Status::Suppressed } else { Status::Open }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Grantee;
+    use crate::rules::evaluate;
+    use crate::rules::test_support::{Fixture, snapshot};
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn statuses(findings: &[Finding]) -> Vec<(&str, &str, Status)> {
+        findings.iter().map(|f| (f.rule.as_str(), f.subject.as_str(), f.status)).collect()
+    }
+
+    #[test]
+    fn new_then_open_then_resolved_keeping_first_seen() {
+        let policy = Policy::default();
+        let public = Fixture::with(vec![snapshot("s", vec![Grantee::Public])]);
+        let scope = public.snapshots[0].scope.clone();
+        let coverage = vec![Coverage::complete(scope.clone())];
+        let first = assign(evaluate(&public.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
+        assert!(first.iter().all(|f| f.status == Status::New), "{first:?}");
+        let second = assign(evaluate(&public.ctx()), &first, &coverage, &policy, at("2026-11-24T11:00:00Z"));
+        assert!(second.iter().all(|f| f.status == Status::Open), "{second:?}");
+        assert_eq!(second[0].first_seen.as_deref(), Some("2026-11-24T10:00:00Z"));
+
+        let private = Fixture::with(vec![snapshot("s", vec![])]);
+        let third = assign(evaluate(&private.ctx()), &second, &coverage, &policy, at("2026-11-24T12:00:00Z"));
+        assert_eq!(
+            statuses(&third),
+            vec![("public-share", "s", Status::Resolved), ("unencrypted-share", "s", Status::Resolved)]
+        );
+        let fourth = assign(evaluate(&private.ctx()), &third, &coverage, &policy, at("2026-11-24T13:00:00Z"));
+        assert!(fourth.is_empty(), "resolved findings are reported once: {fourth:?}");
+    }
+
+    #[test]
+    fn a_scope_that_failed_to_list_resolves_nothing() {
+        let policy = Policy::default();
+        let public = Fixture::with(vec![snapshot("s", vec![Grantee::Public])]);
+        let scope = public.snapshots[0].scope.clone();
+        let first = assign(
+            evaluate(&public.ctx()),
+            &[],
+            &[Coverage::complete(scope.clone())],
+            &policy,
+            at("2026-11-24T10:00:00Z"),
+        );
+        let failed = vec![Coverage::failed(scope, "RequestExpired", "timed out")];
+        let second = assign(Vec::new(), &first, &failed, &policy, at("2026-11-24T11:00:00Z"));
+        assert_eq!(
+            statuses(&second),
+            vec![("public-share", "s", Status::Open), ("unencrypted-share", "s", Status::Open)]
+        );
+    }
+
+    #[test]
+    fn event_findings_stay_open_for_the_configured_time_then_expire() {
+        let policy = Policy { events_open_for: jiff::SignedDuration::from_hours(24), ..Policy::default() };
+        let fx = Fixture::with(vec![snapshot("s", vec![])]).added(&["s"]);
+        let coverage = vec![Coverage::complete(fx.snapshots[0].scope.clone())];
+        let first = assign(evaluate(&fx.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
+        assert_eq!(statuses(&first), vec![("new-snapshot", "s", Status::New)]);
+        let quiet = Fixture::with(vec![snapshot("s", vec![])]);
+        let later = assign(evaluate(&quiet.ctx()), &first, &coverage, &policy, at("2026-11-25T09:59:00Z"));
+        assert_eq!(statuses(&later), vec![("new-snapshot", "s", Status::Open)]);
+        let expired = assign(evaluate(&quiet.ctx()), &later, &coverage, &policy, at("2026-11-25T10:00:00Z"));
+        assert!(expired.is_empty(), "{expired:?}");
+    }
+}

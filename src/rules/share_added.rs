@@ -1,0 +1,94 @@
+//! `share-added`: a grantee appeared since the previous scan, on an existing
+//! snapshot or on one first seen already shared. Trusted grantees are info.
+
+use super::{Context, Kind, Rule, raise};
+use crate::model::{ChangeKind, Finding, Grantee, Severity};
+
+pub struct ShareAdded;
+
+impl Rule for ShareAdded {
+    fn id(&self) -> &'static str {
+        "share-added"
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Event
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::High
+    }
+
+    fn mitre(&self) -> &'static [&'static str] {
+        &["T1537", "T1578.001"]
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
+        let mut appeared: Vec<(&crate::model::Scope, &str, &Grantee)> = ctx
+            .changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::ShareAdded)
+            .filter_map(|c| Some((&c.scope, c.snapshot_id.as_str(), c.grantee.as_ref()?)))
+            .collect();
+        for s in ctx.added() {
+            appeared.extend(s.grantees.iter().map(|g| (&s.scope, s.id.as_str(), g)));
+        }
+        appeared
+            .into_iter()
+            .filter(|(scope, _, g)| !matches!(g, Grantee::Account(id) if id == &scope.account))
+            .map(|(scope, id, g)| {
+                let trusted = matches!(g, Grantee::Account(a) if ctx.is_trusted(&scope.account, a));
+                let who = match g {
+                    Grantee::Public => "everyone (public)".to_owned(),
+                    Grantee::Account(a) if trusted => format!("trusted account {a}"),
+                    Grantee::Account(a) => format!("untrusted account {a}"),
+                    Grantee::Group(name) => format!("group {name}"),
+                };
+                let mut f = raise(self, scope, format!("{id} -> {}", g.label()), format!("now restorable by {who}"));
+                f.snapshot_id = Some(id.to_owned());
+                f.grantees = vec![g.label().to_owned()];
+                (f.severity, f.score) = if trusted { (Severity::Info, 1) } else { (Severity::High, 3) };
+                f
+            })
+            .collect()
+    }
+}
+
+/// Used by tests of other rules to build a shared snapshot.
+#[cfg(test)]
+pub fn shared_with(mut s: crate::model::Snapshot, account: &str) -> crate::model::Snapshot {
+    s.grantees.push(Grantee::Account(account.into()));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Change;
+    use crate::rules::test_support::{Fixture, OWN, snapshot};
+
+    #[test]
+    fn new_grantees_on_old_and_new_snapshots_trusted_ones_as_info() {
+        let old = shared_with(snapshot("old", vec![]), "999999999999");
+        let new = shared_with(shared_with(snapshot("new", vec![]), "222222222222"), OWN);
+        let mut fx = Fixture::with(vec![old.clone(), new]).added(&["new"]);
+        fx.policy.trusted_accounts.insert("222222222222".into());
+        fx.changes.push(Change {
+            kind: ChangeKind::ShareAdded,
+            scope: old.scope.clone(),
+            snapshot_id: "old".into(),
+            grantee: Some(Grantee::Account("999999999999".into())),
+            details: String::new(),
+        });
+        let mut f: Vec<(String, Severity, u8)> =
+            ShareAdded.evaluate(&fx.ctx()).into_iter().map(|f| (f.subject, f.severity, f.score)).collect();
+        f.sort();
+        assert_eq!(
+            f,
+            vec![
+                ("new -> 222222222222".to_owned(), Severity::Info, 1),
+                ("old -> 999999999999".to_owned(), Severity::High, 3)
+            ]
+        );
+    }
+}
