@@ -209,6 +209,16 @@ fn an_organization_is_scanned_account_by_account_and_trusted() {
         &["scan", "--format", "jsonl", "--assume-role", "OrganizationAccountAccessRole", "--org"],
     );
     assert_eq!(run.code, 1, "{run:?}");
+    // Every API the scan called is in the read-only permission list it
+    // documents (sts:AssumeRole is granted by the member roles' trust).
+    let documented = snapaudit(dir.path(), None, &["permissions"]).stdout;
+    let seen = proxy.state.actions();
+    assert!(seen.len() >= 6, "{seen:?}");
+    for action in &seen {
+        let read_only = ["Describe", "Get", "List"].iter().any(|p| action.starts_with(p));
+        assert!(read_only || action == "AssumeRole", "{action} is not read-only");
+        assert!(action == "AssumeRole" || documented.contains(&format!(":{action}\"")), "{action} undocumented");
+    }
     let coverage = run.records("coverage");
     let status = |account: &str| -> Vec<(String, String)> {
         coverage

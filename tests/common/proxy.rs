@@ -53,6 +53,16 @@ impl ProxyState {
         self.counts.lock().unwrap().iter().filter(|((_, a), _)| a == action).map(|(_, n)| n).sum()
     }
 
+    /// Every request seen, all actions and regions.
+    pub fn requests(&self) -> u64 {
+        self.counts.lock().unwrap().values().sum()
+    }
+
+    /// The actions seen, e.g. `DescribeSnapshots`.
+    pub fn actions(&self) -> std::collections::BTreeSet<String> {
+        self.counts.lock().unwrap().keys().map(|(_, a)| a.clone()).collect()
+    }
+
     pub fn count_in(&self, region: &str, action: &str) -> u64 {
         self.counts.lock().unwrap().get(&(region.to_owned(), action.to_owned())).copied().unwrap_or(0)
     }
@@ -137,7 +147,12 @@ async fn handle(
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let form = String::from_utf8_lossy(&body).into_owned();
-    let action = form_value(&form, "Action").unwrap_or_else(|| "?".into());
+    // Query protocol (EC2, RDS, STS) names the action in the form; JSON
+    // protocol (Organizations) in `X-Amz-Target: Service.Action`.
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let action = form_value(&form, "Action")
+        .or_else(|| target.and_then(|t| t.rsplit('.').next()).map(str::to_owned))
+        .unwrap_or_else(|| "?".into());
     let region = parts
         .headers
         .get("authorization")
