@@ -108,6 +108,10 @@ fn a_failing_region_is_recorded_and_never_reports_deletions() {
     assert!(west_ebs["error"].as_str().unwrap().contains("DescribeSnapshots"), "{west_ebs}");
     assert_eq!(second.summary()["failed_scopes"], 3);
     assert_eq!(second.summary()["complete"], false);
+    let gaps: Vec<(String, String, String)> =
+        second.all_findings().into_iter().filter(|(rule, _, _)| rule == "coverage-gap").collect();
+    assert_eq!(gaps.len(), 3, "one coverage-gap per failed scope: {gaps:?}");
+    assert!(gaps.iter().all(|(_, subject, status)| subject == "listing" && status == "new"), "{gaps:?}");
 
     proxy.state.set(|f| f.deny_regions.clear());
     let third = scan();
@@ -117,6 +121,9 @@ fn a_failing_region_is_recorded_and_never_reports_deletions() {
         vec![pair("deleted", &west_ids[0])],
         "once the region lists again, the deletion made while it failed is reported"
     );
+    let resolved =
+        third.all_findings().into_iter().filter(|(rule, _, status)| rule == "coverage-gap" && status == "resolved");
+    assert_eq!(resolved.count(), 3, "the gaps resolve: {third:?}");
 }
 
 #[test]
