@@ -8,11 +8,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::{Moto, TEST_SECRET, TempDir};
+use common::{Moto, TempDir, command, create_db_cluster, create_db_instance};
 use futures_util::StreamExt;
 
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
@@ -49,17 +49,7 @@ impl RdsPlan {
 
 async fn seed_rds(client: &aws_sdk_rds::Client, plan: &RdsPlan) {
     for i in 0..plan.instances {
-        client
-            .create_db_instance()
-            .db_instance_identifier(format!("db{i}"))
-            .db_instance_class("db.t3.micro")
-            .engine("postgres")
-            .allocated_storage(20)
-            .master_username("admin")
-            .master_user_password("not-a-secret-1")
-            .send()
-            .await
-            .expect("CreateDBInstance");
+        create_db_instance(client, &format!("db{i}")).await;
     }
     let instances = plan.instances;
     futures_util::stream::iter(0..plan.manual_db)
@@ -76,15 +66,7 @@ async fn seed_rds(client: &aws_sdk_rds::Client, plan: &RdsPlan) {
         .collect::<Vec<_>>()
         .await;
     for i in 0..plan.clusters {
-        client
-            .create_db_cluster()
-            .db_cluster_identifier(format!("cluster{i}"))
-            .engine("aurora-postgresql")
-            .master_username("admin")
-            .master_user_password("not-a-secret-1")
-            .send()
-            .await
-            .expect("CreateDBCluster");
+        create_db_cluster(client, &format!("cluster{i}")).await;
     }
     for i in 0..plan.manual_cluster {
         client
@@ -133,16 +115,7 @@ fn main() {
         args.extend(["--region", region]);
     }
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_snapaudit"))
-        .args(&args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-        .env("AWS_REGION", REGIONS[0])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", &proxy.url)
+    let mut child = command(dir.path(), Some(&proxy.url), &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

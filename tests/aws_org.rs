@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use aws_sdk_rds::types::Tag;
 use common::proxy::Proxy;
-use common::{ACCOUNT, Moto, TempDir, credentials_in, ec2_as, rds, runtime, seed_snapshots, share, snapaudit};
+use common::{
+    ACCOUNT, Moto, TempDir, create_db_cluster, create_db_instance, credentials_in, ec2_as, rds, runtime,
+    seed_snapshots, share, snapaudit,
+};
 
 const OUTSIDER: &str = "999999999999";
 
@@ -46,17 +49,7 @@ async fn restore(client: &aws_sdk_rds::Client, cluster: bool, id: &str, add: &[&
 /// One DB instance (and its automated snapshot), two manual DB snapshots, one
 /// cluster (and its automated snapshot) and one manual cluster snapshot.
 async fn seed_rds(client: &aws_sdk_rds::Client) -> Vec<String> {
-    client
-        .create_db_instance()
-        .db_instance_identifier("orders")
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .allocated_storage(20)
-        .master_username("admin")
-        .master_user_password("not-a-secret-1")
-        .send()
-        .await
-        .expect("CreateDBInstance");
+    create_db_instance(client, "orders").await;
     for id in ["orders-manual-1", "orders-manual-2"] {
         client
             .create_db_snapshot()
@@ -67,15 +60,7 @@ async fn seed_rds(client: &aws_sdk_rds::Client) -> Vec<String> {
             .await
             .expect("CreateDBSnapshot");
     }
-    client
-        .create_db_cluster()
-        .db_cluster_identifier("ledger")
-        .engine("aurora-postgresql")
-        .master_username("admin")
-        .master_user_password("not-a-secret-1")
-        .send()
-        .await
-        .expect("CreateDBCluster");
+    create_db_cluster(client, "ledger").await;
     client
         .create_db_cluster_snapshot()
         .db_cluster_identifier("ledger")

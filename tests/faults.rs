@@ -3,28 +3,16 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
-use common::{Moto, TEST_SECRET, TempDir, ec2, runtime, seed_snapshots, snapaudit};
+use common::{Moto, TempDir, command, ec2, runtime, seed_snapshots, snapaudit};
 
 /// The scan command, started in the background like cron would.
 fn spawn_scan(dir: &std::path::Path, endpoint: &str, extra: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_snapaudit"))
-        .args(["scan", "--format", "jsonl", "--region", "us-east-1", "--fail-on", "none"])
+    command(dir, Some(endpoint), &["scan", "--format", "jsonl", "--region", "us-east-1", "--fail-on", "none"])
         .args(extra)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
-        .env("AWS_ENDPOINT_URL", endpoint)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -75,6 +75,11 @@ pub enum Grantee {
 }
 
 impl Grantee {
+    /// Whether this is the account `id` (a snapshot's owner, say).
+    pub fn is_account(&self, id: &str) -> bool {
+        matches!(self, Grantee::Account(a) if a == id)
+    }
+
     /// The output spelling: `all` for public, else the account or group id.
     pub fn label(&self) -> &str {
         match self {

@@ -35,12 +35,11 @@ pub fn assign(
             None => f.first_seen = Some(stamp.clone()),
         }
     }
-    let seen: HashSet<(String, Scope, String)> =
-        current.iter().map(|f| (f.rule.clone(), f.scope.clone(), f.subject.clone())).collect();
+    let seen: HashSet<(&str, &Scope, &str)> = current.iter().map(Finding::key).collect();
     let listed: HashSet<&Scope> = coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
     let mut carried = Vec::new();
     for prev in before.values() {
-        if seen.contains(&(prev.rule.clone(), prev.scope.clone(), prev.subject.clone())) {
+        if seen.contains(&prev.key()) {
             continue;
         }
         // A rule removed or disabled since is no longer judged.

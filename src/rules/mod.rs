@@ -25,7 +25,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::model::{Change, ChangeKind, Coverage, Finding, Scope, Severity, Snapshot, Status};
+use crate::model::{Change, ChangeKind, Coverage, Finding, Grantee, Scope, Severity, Snapshot, Status};
 use crate::store::Baseline;
 
 pub use policy::{Policy, PolicyError};
@@ -58,6 +58,18 @@ impl Context<'_> {
         account == owner
             || self.policy.trusted_accounts.contains(account)
             || (self.policy.trust_organization && self.organization.contains(account))
+    }
+
+    /// Whether `grantee` is an account trusted for snapshots of `owner`
+    /// (public and group grantees never are).
+    pub fn trusts(&self, owner: &str, grantee: &Grantee) -> bool {
+        matches!(grantee, Grantee::Account(id) if self.is_trusted(owner, id))
+    }
+
+    /// The region's EBS block public access is `block-all-sharing`: public
+    /// shares of the scope are ineffective.
+    pub fn blocks_all_sharing(&self, scope: &Scope) -> bool {
+        self.coverage_of(scope).and_then(|c| c.block_public_access.as_deref()) == Some("block-all-sharing")
     }
 
     /// Snapshots first seen in this scan (scopes with a baseline only).

@@ -29,10 +29,7 @@ impl Rule for PublicShare {
             .map(|s| {
                 // With block-all-sharing the region treats public snapshots as
                 // private: still worth fixing, no longer an open door.
-                let blocked = ctx
-                    .coverage_of(&s.scope)
-                    .and_then(|c| c.block_public_access.as_deref())
-                    .is_some_and(|state| state == "block-all-sharing");
+                let blocked = ctx.blocks_all_sharing(&s.scope);
                 let message = if blocked {
                     "snapshot is shared publicly, but block public access (block-all-sharing) keeps it private in this region"
                 } else {

@@ -35,9 +35,9 @@ impl Rule for ShareAdded {
         }
         appeared
             .into_iter()
-            .filter(|(scope, _, g)| !matches!(g, Grantee::Account(id) if id == &scope.account))
+            .filter(|(scope, _, g)| !g.is_account(&scope.account))
             .map(|(scope, id, g)| {
-                let trusted = matches!(g, Grantee::Account(a) if ctx.is_trusted(&scope.account, a));
+                let trusted = ctx.trusts(&scope.account, g);
                 let who = match g {
                     Grantee::Public => "everyone (public)".to_owned(),
                     Grantee::Account(a) if trusted => format!("trusted account {a}"),

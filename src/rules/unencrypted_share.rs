@@ -29,21 +29,17 @@ impl Rule for UnencryptedShare {
             .filter(|s| !s.encrypted)
             .filter_map(|s| {
                 // Block-all-sharing makes a public share ineffective.
-                let blocked = ctx
-                    .coverage_of(&s.scope)
-                    .and_then(|c| c.block_public_access.as_deref())
-                    .is_some_and(|state| state == "block-all-sharing");
+                let blocked = ctx.blocks_all_sharing(&s.scope);
                 let grantees: Vec<&Grantee> = s
                     .grantees
                     .iter()
-                    .filter(|g| !matches!(g, Grantee::Account(id) if id == &s.scope.account))
+                    .filter(|g| !g.is_account(&s.scope.account))
                     .filter(|g| !(blocked && **g == Grantee::Public))
                     .collect();
                 if grantees.is_empty() {
                     return None;
                 }
-                let untrusted =
-                    grantees.iter().any(|g| !matches!(g, Grantee::Account(id) if ctx.is_trusted(&s.scope.account, id)));
+                let untrusted = grantees.iter().any(|g| !ctx.trusts(&s.scope.account, g));
                 let labels: Vec<String> = grantees.iter().map(|g| g.label().to_owned()).collect();
                 let mut f = raise_on(self, s, format!("unencrypted snapshot is shared with {}", labels.join(", ")));
                 f.score = if untrusted { 3 } else { 2 };

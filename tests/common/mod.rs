@@ -159,6 +159,34 @@ pub fn ec2_as(endpoint: &str, region: &str, credentials: Credentials) -> aws_sdk
     aws_sdk_ec2::Client::from_conf(conf)
 }
 
+/// A PostgreSQL DB instance in moto (which gives it an automated snapshot).
+pub async fn create_db_instance(client: &aws_sdk_rds::Client, id: &str) {
+    client
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("admin")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("CreateDBInstance");
+}
+
+/// An Aurora PostgreSQL cluster in moto (which gives it an automated snapshot).
+pub async fn create_db_cluster(client: &aws_sdk_rds::Client, id: &str) {
+    client
+        .create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine("aurora-postgresql")
+        .master_username("admin")
+        .master_user_password("not-a-secret-1")
+        .send()
+        .await
+        .expect("CreateDBCluster");
+}
+
 /// Create `count` snapshots of one new volume; returns their ids in order.
 pub async fn seed_snapshots(client: &aws_sdk_ec2::Client, count: usize, description: &str) -> Vec<String> {
     use futures_util::StreamExt;
@@ -289,8 +317,9 @@ pub fn snapaudit(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Run {
     snapaudit_with(dir, endpoint, args, &[])
 }
 
-/// As [`snapaudit`], with environment variables set (`Some`) or removed (`None`).
-pub fn snapaudit_with(dir: &Path, endpoint: Option<&str>, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+/// The real binary with `args`, run in `dir` with test credentials only
+/// (nothing from the developer's environment) against `endpoint`.
+pub fn command(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_snapaudit"));
     cmd.args(args)
         .current_dir(dir)
@@ -306,6 +335,12 @@ pub fn snapaudit_with(dir: &Path, endpoint: Option<&str>, args: &[&str], env: &[
     if let Some(url) = endpoint {
         cmd.env("AWS_ENDPOINT_URL", url);
     }
+    cmd
+}
+
+/// As [`snapaudit`], with environment variables set (`Some`) or removed (`None`).
+pub fn snapaudit_with(dir: &Path, endpoint: Option<&str>, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let mut cmd = command(dir, endpoint, args);
     for (key, value) in env {
         match value {
             Some(v) => cmd.env(key, v),
