@@ -10,9 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::cli::{Cli, Command, HistoryArgs, ScanArgs, ValidateArgs};
+use crate::cli::{Cli, Command, HistoryArgs, ProviderArg, ScanArgs, ValidateArgs};
 use crate::collect::aws::{self, AccountChoice, AssumeRole, AwsOptions, RateLimit, RegionChoice};
-use crate::collect::{ApiCalls, Progress, progress, required_permissions};
+use crate::collect::azure::{self, AzureOptions};
+use crate::collect::endpoint::check_endpoint;
+use crate::collect::{ApiCalls, CollectError, Collected, Progress, progress, required_permissions};
+use crate::model::Provider;
 use crate::report::{Format, ScanReport, sink_for};
 use crate::rules::{self, Policy};
 use crate::store::{ScanRecord, Store, diff};
@@ -36,15 +39,19 @@ const DEFAULT_POLICY: &str = "policies/default.yaml";
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(*args),
         Command::History(args) => history(args),
         Command::Validate(args) => validate(args),
         Command::Rules => {
             list_rules();
             Ok(exit::OK)
         }
-        Command::Permissions => {
-            println!("{}", iam_policy_document());
+        Command::Permissions(args) => {
+            let document = match args.provider {
+                ProviderArg::Aws => iam_policy_document(),
+                ProviderArg::Azure => azure_role_definition(),
+            };
+            println!("{document}");
             Ok(exit::OK)
         }
     }
@@ -55,8 +62,16 @@ fn scan(args: ScanArgs) -> Result<u8> {
     let scan_time = jiff::Timestamp::now().round(jiff::Unit::Second).context("reading the clock")?;
     // Everything that can be checked locally is checked before any API call.
     let policy = load_policies(&args.policies)?;
-    if let Some(url) = &args.endpoint_url {
-        aws::check_endpoint(url, args.allow_insecure_endpoint)?;
+    let scan_aws = args.aws || !args.azure;
+    if let (true, Some(url)) = (scan_aws, &args.endpoint_url) {
+        check_endpoint(url, args.allow_insecure_endpoint)?;
+    }
+    if let Some(url) = &args.azure_endpoint {
+        check_endpoint(url, args.allow_insecure_endpoint)?;
+    }
+    if args.azure {
+        let env = |name: &str| std::env::var(name).ok();
+        azure::credential::select_sources(args.azure_credential, args.azure_endpoint.is_some(), env)?;
     }
     let _lock = lock_database(&args.db, args.wait)?;
     let mut store = Store::open(&args.db)?;
@@ -87,14 +102,39 @@ fn scan(args: ScanArgs) -> Result<u8> {
         max_concurrency: usize::from(args.max_concurrency),
         ..AwsOptions::default()
     };
+    let azure_options = AzureOptions {
+        subscriptions: args.subscriptions.clone(),
+        endpoint: args.azure_endpoint.clone(),
+        credential: args.azure_credential,
+        known_locations: baseline.locations(Provider::Azure),
+        ..AzureOptions::default()
+    };
     let api_calls = ApiCalls::default();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let collected = runtime.block_on(async {
         let tracker = Arc::new(Progress::default());
         let ticker = progress::show(tracker.clone());
+        let providers = async {
+            let aws = async {
+                if scan_aws { aws::collect(&options, &api_calls, tracker.clone()).await.map(Some) } else { Ok(None) }
+            };
+            let azure = async {
+                if args.azure {
+                    azure::collect(&azure_options, &api_calls, tracker.clone()).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (aws, azure) = tokio::join!(aws, azure);
+            let mut collected = Collected::default();
+            for listing in [aws?, azure?].into_iter().flatten() {
+                collected.merge(listing);
+            }
+            Ok::<_, CollectError>(collected)
+        };
         let result = tokio::select! {
-            result = aws::collect(&options, &api_calls, tracker) => result.map(Some),
+            result = providers => result.map(Some),
             _ = tokio::signal::ctrl_c() => Ok(None),
         };
         if let Some(ticker) = ticker {
@@ -320,9 +360,23 @@ pub fn iam_policy_document() -> String {
         "Statement": [{
             "Sid": "SnapauditReadOnly",
             "Effect": "Allow",
-            "Action": required_permissions(),
+            "Action": required_permissions(Provider::Aws),
             "Resource": "*",
         }]
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// A custom role with exactly the actions the Azure collector calls (the
+/// built-in Reader role covers them too).
+pub fn azure_role_definition() -> String {
+    let doc = serde_json::json!({
+        "Name": "snapaudit reader",
+        "IsCustom": true,
+        "Description": "Read-only: list subscriptions and managed-disk snapshots",
+        "Actions": required_permissions(Provider::Azure),
+        "NotActions": [],
+        "AssignableScopes": ["/subscriptions/00000000-0000-0000-0000-000000000000"],
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

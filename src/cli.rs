@@ -21,20 +21,52 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List snapshots and their shares, diff against the baseline, report findings.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the scans stored in the baseline, newest first.
     History(HistoryArgs),
     /// Check policy files without touching any cloud.
     Validate(ValidateArgs),
     /// List the detection rules: id, kind, default severity, MITRE techniques.
     Rules,
-    /// Print the read-only IAM actions a scan needs, as an IAM policy document.
-    Permissions,
+    /// Print the read-only actions a scan needs: an AWS IAM policy document,
+    /// or (--provider azure) an Azure custom role definition.
+    Permissions(PermissionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PermissionsArgs {
+    #[arg(long, value_enum, default_value = "aws")]
+    pub provider: ProviderArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    Aws,
+    Azure,
 }
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("role_targets").args(["accounts", "org"]).multiple(true)))]
 pub struct ScanArgs {
+    /// Scan AWS (the default when neither --aws nor --azure is given).
+    #[arg(long)]
+    pub aws: bool,
+    /// Scan Azure managed-disk snapshots.
+    #[arg(long)]
+    pub azure: bool,
+    /// Azure subscription to scan; repeat for several. Default: every
+    /// enabled subscription the identity can see.
+    #[arg(long = "subscription", value_name = "ID", requires = "azure",
+          value_parser = crate::collect::azure::check_subscription_id)]
+    pub subscriptions: Vec<String>,
+    /// Which Azure credential to use.
+    #[arg(long, value_enum, default_value = "auto", requires = "azure")]
+    pub azure_credential: crate::collect::azure::CredentialChoice,
+    /// Send every Azure Resource Manager call here instead of
+    /// https://management.azure.com (a test server). With it, a static token
+    /// may come from SNAPAUDIT_AZURE_TOKEN.
+    #[arg(long, value_name = "URL", requires = "azure")]
+    pub azure_endpoint: Option<String>,
     /// SQLite baseline (created owner-only when absent).
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
     pub db: PathBuf,

@@ -190,24 +190,38 @@ fn missing_credentials_say_what_to_do() {
 #[test]
 fn the_readme_lists_exactly_the_permissions_the_collectors_declare() {
     let dir = TempDir::new();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let listed = |marker: &str| -> Vec<String> {
+        let start = readme.find(&format!("<!-- {marker}:start -->")).expect("permissions block in README");
+        let end = readme.find(&format!("<!-- {marker}:end -->")).unwrap();
+        let mut listed: Vec<String> = readme[start..end]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- `").and_then(|l| l.split('`').next()))
+            .map(str::to_owned)
+            .collect();
+        listed.sort();
+        listed
+    };
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        let mut out: Vec<String> = v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+        out.sort();
+        out
+    };
+
     let run = snapaudit(dir.path(), None, &["permissions"]);
     assert_eq!(run.code, 0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let mut declared: Vec<String> =
-        doc["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
-    declared.sort();
+    let declared = strings(&doc["Statement"][0]["Action"]);
     for action in &declared {
         let verb = action.split(':').nth(1).unwrap();
         assert!(["Describe", "Get", "List"].iter().any(|p| verb.starts_with(p)), "{action} is not a read-only action");
     }
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- permissions:start -->").expect("permissions block in README");
-    let end = readme.find("<!-- permissions:end -->").unwrap();
-    let mut listed: Vec<String> = readme[start..end]
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- `").and_then(|l| l.split('`').next()))
-        .map(str::to_owned)
-        .collect();
-    listed.sort();
-    assert_eq!(listed, declared, "README permission list and collectors disagree");
+    assert_eq!(listed("permissions"), declared, "README permission list and AWS collectors disagree");
+
+    let run = snapaudit(dir.path(), None, &["permissions", "--provider", "azure"]);
+    assert_eq!(run.code, 0);
+    let role: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let declared = strings(&role["Actions"]);
+    assert!(declared.iter().all(|a| a.ends_with("/read")), "Azure actions must be read-only: {declared:?}");
+    assert_eq!(listed("azure-permissions"), declared, "README permission list and Azure collector disagree");
 }

@@ -1,16 +1,19 @@
 //! STAGE 1, I/O: list snapshots and their share permissions from the clouds.
 //!
-//! Each provider has one trait for its collectors and one explicit list of
-//! them (`aws::COLLECTORS`); every collector declares the read-only actions it
-//! calls, which the README's permission list is tested against.
+//! One folder per provider. AWS has one trait for its collectors and one
+//! explicit list of them (`aws::COLLECTORS`); Azure has one service. Every
+//! collector declares the read-only actions it calls, which the README's
+//! permission lists are tested against.
 
 pub mod api_calls;
 pub mod aws;
+pub mod azure;
+pub mod endpoint;
 pub mod progress;
 
 use std::collections::BTreeSet;
 
-use crate::model::{Coverage, Snapshot};
+use crate::model::{Coverage, Provider, Snapshot};
 
 pub use api_calls::ApiCalls;
 pub use progress::Progress;
@@ -25,6 +28,16 @@ pub struct Collected {
     pub organization_accounts: BTreeSet<String>,
 }
 
+impl Collected {
+    /// Add another provider's listing to this one.
+    pub fn merge(&mut self, other: Collected) {
+        self.snapshots.extend(other.snapshots);
+        self.coverage.extend(other.coverage);
+        self.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
+        self.organization_accounts.extend(other.organization_accounts);
+    }
+}
+
 /// A failure that stops the whole scan before any scope could be listed
 /// (no credentials, identity unknown, a region name that does not exist).
 #[derive(Debug, thiserror::Error)]
@@ -37,15 +50,22 @@ pub enum CollectError {
     UnknownRegion { names: String, known: String },
     #[error("account(s) {accounts} are not active accounts of the organization ({members} active accounts)")]
     NotInOrganization { accounts: String, members: usize },
-    #[error("AWS {action} failed ({code}): {message}")]
+    #[error("{action} failed ({code}): {message}")]
     Api { action: &'static str, code: String, message: String },
     #[error("invalid endpoint URL {url:?}: {reason}")]
     Endpoint { url: String, reason: String },
+    #[error("Azure credentials: {message}. What to do: {hint}")]
+    AzureCredentials { message: String, hint: &'static str },
+    #[error("the Azure identity sees no enabled subscription: grant it the Reader role on one, or pass --subscription")]
+    NoSubscriptions,
 }
 
-/// Every read-only cloud action any collector may call, sorted.
-pub fn required_permissions() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = aws::required_permissions();
+/// Every read-only action a provider's collectors may call, sorted.
+pub fn required_permissions(provider: Provider) -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = match provider {
+        Provider::Aws => aws::required_permissions(),
+        Provider::Azure => azure::required_permissions(),
+    };
     all.sort_unstable();
     all.dedup();
     all

@@ -34,6 +34,16 @@ impl Severity {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// One step more severe; critical stays critical.
+    pub fn raised(self) -> Self {
+        match self {
+            Severity::Info => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
 }
 
 impl fmt::Display for Severity {

@@ -72,6 +72,12 @@ pub enum Grantee {
     Account(String),
     /// A named group other than `all` (kept so nothing is dropped).
     Group(String),
+    /// Azure: a live export (SAS) URL exists; whoever holds it can download
+    /// the snapshot (`diskState` `ActiveSAS` / `ActiveSASFrozen`).
+    SasExport,
+    /// Azure: an export URL can be created and used from any network
+    /// (`networkAccessPolicy: AllowAll`, public network access not disabled).
+    AnyNetwork,
 }
 
 impl Grantee {
@@ -80,11 +86,30 @@ impl Grantee {
         matches!(self, Grantee::Account(a) if a == id)
     }
 
+    /// Azure's exposure kinds, which have rules of their own rather than
+    /// the account-share rules.
+    pub fn is_azure_exposure(&self) -> bool {
+        matches!(self, Grantee::SasExport | Grantee::AnyNetwork)
+    }
+
+    /// Who this is, in words, for change details.
+    pub fn describe(&self) -> String {
+        match self {
+            Grantee::Public => "everyone (public)".into(),
+            Grantee::Account(id) => format!("account {id}"),
+            Grantee::Group(name) => format!("group {name}"),
+            Grantee::SasExport => "whoever holds its live export (SAS) URL".into(),
+            Grantee::AnyNetwork => "an export URL usable from any network".into(),
+        }
+    }
+
     /// The output spelling: `all` for public, else the account or group id.
     pub fn label(&self) -> &str {
         match self {
             Grantee::Public => "all",
             Grantee::Account(id) | Grantee::Group(id) => id,
+            Grantee::SasExport => "sas-export",
+            Grantee::AnyNetwork => "any-network",
         }
     }
 }
@@ -112,6 +137,11 @@ pub struct Snapshot {
     /// False when the share list could not be read in this scan; `grantees`
     /// then holds the last known list, carried forward unverified.
     pub grantees_known: bool,
+    /// Provider fields with no common column, under the API's own names
+    /// (Azure: `networkAccessPolicy`, `dataAccessAuthMode`, ...). Compared
+    /// by the diff like any other metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -139,20 +169,32 @@ impl Snapshot {
                 newer.description.as_deref().unwrap_or("")
             ));
         }
-        if self.tags != newer.tags {
-            let keys: std::collections::BTreeSet<&String> = self.tags.keys().chain(newer.tags.keys()).collect();
-            for key in keys {
-                let (old, new) = (self.tags.get(key), newer.tags.get(key));
-                if old != new {
-                    out.push(format!(
-                        "tag {key}: {} -> {}",
-                        old.map_or("(none)", String::as_str),
-                        new.map_or("(none)", String::as_str)
-                    ));
-                }
-            }
-        }
+        map_differences("", &self.attributes, &newer.attributes, &mut out);
+        map_differences("tag ", &self.tags, &newer.tags, &mut out);
         out
+    }
+}
+
+/// `{prefix}{key}: old -> new` for every key whose value differs.
+fn map_differences(
+    prefix: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    out: &mut Vec<String>,
+) {
+    if old == new {
+        return;
+    }
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        let (before, after) = (old.get(key), new.get(key));
+        if before != after {
+            out.push(format!(
+                "{prefix}{key}: {} -> {}",
+                before.map_or("(none)", String::as_str),
+                after.map_or("(none)", String::as_str)
+            ));
+        }
     }
 }
 
@@ -207,18 +249,22 @@ impl Coverage {
 }
 
 impl Grantee {
-    /// Stored spelling: `all`, an account id, or `group:NAME`.
+    /// Stored spelling: `all`, an account id, `group:NAME`, or
+    /// `azure:sas-export` / `azure:any-network`.
     pub fn encode(&self) -> String {
         match self {
             Grantee::Public => "all".to_owned(),
             Grantee::Account(id) => id.clone(),
             Grantee::Group(name) => format!("group:{name}"),
+            Grantee::SasExport | Grantee::AnyNetwork => format!("azure:{}", self.label()),
         }
     }
 
     pub fn decode(s: &str) -> Grantee {
         match s {
             "all" => Grantee::Public,
+            "azure:sas-export" => Grantee::SasExport,
+            "azure:any-network" => Grantee::AnyNetwork,
             _ => match s.strip_prefix("group:") {
                 Some(name) => Grantee::Group(name.to_owned()),
                 None => Grantee::Account(s.to_owned()),

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{ScanReport, Sink};
-use crate::model::{Finding, Severity, Status};
+use crate::model::{Finding, Provider, Severity, Status};
 
 pub struct Table;
 
@@ -72,6 +72,9 @@ impl Sink for Table {
             let rows = gaps.iter().map(|c| {
                 let problem = match (&c.error_code, &c.error) {
                     (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                    _ if c.scope.provider == Provider::Azure => {
+                        format!("unrecognised exposure values for {} snapshot(s)", c.unknown_exposure.len())
+                    }
                     _ => format!("share list unreadable for {} snapshot(s)", c.unknown_exposure.len()),
                 };
                 vec![

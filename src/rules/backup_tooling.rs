@@ -19,6 +19,10 @@ pub fn recognise(snapshot: &Snapshot) -> Option<&'static str> {
     if snapshot.kind.as_deref() == Some("automated") {
         return Some("RDS automated backup");
     }
+    // Azure Backup names the disk snapshots it takes `AzureBackup_<disk>_...`.
+    if snapshot.attributes.get("name").is_some_and(|n| n.starts_with("AzureBackup_")) {
+        return Some("Azure Backup");
+    }
     None
 }
 
@@ -42,5 +46,9 @@ mod tests {
         assert_eq!(recognise(&rds), Some("AWS Backup"));
         rds.kind = Some("manual".into());
         assert_eq!(recognise(&rds), None);
+        let mut azure = crate::rules::test_support::azure_snapshot("a", &[("name", "AzureBackup_disk1_2026")]);
+        assert_eq!(recognise(&azure), Some("Azure Backup"));
+        azure.attributes.insert("name".into(), "manual-copy".into());
+        assert_eq!(recognise(&azure), None);
     }
 }

@@ -6,6 +6,8 @@
 //! that are also off-hours, and [`lifecycle`] compares with the previous
 //! scan's findings (new / open / resolved).
 
+mod azure_network_exposure;
+mod azure_sas_export;
 mod backup_tooling;
 mod bulk_creation;
 mod bulk_deletion;
@@ -128,6 +130,8 @@ pub const RULES: &[&dyn Rule] = &[
     &external_share::ExternalShare,
     &share_added::ShareAdded,
     &unencrypted_share::UnencryptedShare,
+    &azure_sas_export::AzureSasExport,
+    &azure_network_exposure::AzureNetworkExposure,
     &bulk_deletion::BulkDeletion,
     &bulk_creation::BulkCreation,
     &off_hours_creation::OffHoursCreation,
@@ -209,7 +213,7 @@ fn rule_rank(id: &str) -> usize {
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use super::{Context, Policy};
     use crate::model::{Change, ChangeKind, Coverage, Grantee, Provider, Scope, Service, Snapshot};
@@ -237,7 +241,23 @@ pub(crate) mod test_support {
             tags: Default::default(),
             grantees,
             grantees_known: true,
+            attributes: BTreeMap::new(),
         }
+    }
+
+    /// An Azure snapshot with these API attributes, its exposure derived as
+    /// the collector derives it.
+    pub fn azure_snapshot(id: &str, attributes: &[(&str, &str)]) -> Snapshot {
+        let mut s = snapshot(id, vec![]);
+        s.scope.provider = Provider::Azure;
+        s.scope.service = Service::AzureSnapshot;
+        s.scope.account = "00000000-0000-0000-0000-000000000001".into();
+        s.scope.region = "westus".into();
+        s.encrypted = true;
+        s.attributes = attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        s.state = s.attributes.get("diskState").cloned();
+        s.grantees = crate::collect::azure::exposure(&s.attributes);
+        s
     }
 
     /// Everything a [`Context`] borrows, owned, for unit tests.

@@ -35,14 +35,15 @@ impl Rule for ShareAdded {
         }
         appeared
             .into_iter()
-            .filter(|(scope, _, g)| !g.is_account(&scope.account))
+            // Azure exposure has its own state rules; a new one is `new` there.
+            .filter(|(scope, _, g)| !g.is_account(&scope.account) && !g.is_azure_exposure())
             .map(|(scope, id, g)| {
                 let trusted = ctx.trusts(&scope.account, g);
                 let who = match g {
                     Grantee::Public => "everyone (public)".to_owned(),
                     Grantee::Account(a) if trusted => format!("trusted account {a}"),
                     Grantee::Account(a) => format!("untrusted account {a}"),
-                    Grantee::Group(name) => format!("group {name}"),
+                    _ => g.describe(),
                 };
                 let mut f = raise(self, scope, format!("{id} -> {}", g.label()), format!("now restorable by {who}"));
                 f.snapshot_id = Some(id.to_owned());

@@ -65,14 +65,14 @@ pub fn diff(baseline: &Baseline, collected: &Collected) -> Vec<Change> {
 fn compare(prev: &Snapshot, now: &Snapshot, out: &mut Vec<Change>) {
     if now.grantees_known {
         for g in now.grantees.iter().filter(|g| !prev.grantees.contains(g)) {
-            out.push(change(ChangeKind::ShareAdded, now, Some(g), format!("now restorable by {}", describe(g))));
+            out.push(change(ChangeKind::ShareAdded, now, Some(g), format!("now restorable by {}", g.describe())));
         }
         for g in prev.grantees.iter().filter(|g| !now.grantees.contains(g)) {
             out.push(change(
                 ChangeKind::ShareRemoved,
                 now,
                 Some(g),
-                format!("no longer restorable by {}", describe(g)),
+                format!("no longer restorable by {}", g.describe()),
             ));
         }
     }
@@ -86,18 +86,13 @@ fn change(kind: ChangeKind, snap: &Snapshot, grantee: Option<&Grantee>, details:
     Change { kind, scope: snap.scope.clone(), snapshot_id: snap.id.clone(), grantee: grantee.cloned(), details }
 }
 
-fn describe(g: &Grantee) -> String {
-    match g {
-        Grantee::Public => "everyone (public)".into(),
-        Grantee::Account(id) => format!("account {id}"),
-        Grantee::Group(name) => format!("group {name}"),
-    }
-}
-
 fn added_details(snap: &Snapshot) -> String {
     let mut parts = Vec::new();
     if let Some(src) = &snap.source_id {
         parts.push(format!("from {src}"));
+    }
+    if let Some(other) = snap.attributes.get("sourceSubscription") {
+        parts.push(format!("copied from another subscription ({other})"));
     }
     if let Some(at) = &snap.created_at {
         parts.push(format!("created {at}"));
@@ -133,6 +128,7 @@ mod tests {
             tags: Default::default(),
             grantees,
             grantees_known: true,
+            attributes: BTreeMap::new(),
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use crate::model::{Scope, Snapshot};
+use crate::model::{Provider, Scope, Snapshot};
 
 pub use read::ScanSummary;
 pub use write::ScanRecord;
@@ -75,6 +75,18 @@ pub struct Baseline {
 impl Baseline {
     pub fn previous(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
         self.snapshots.get(scope)?.get(snapshot_id)
+    }
+
+    /// Regions (locations) each account (subscription) of `provider` has
+    /// snapshots in.
+    pub fn locations(&self, provider: Provider) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (scope, snapshots) in &self.snapshots {
+            if scope.provider == provider && !snapshots.is_empty() {
+                out.entry(scope.account.clone()).or_default().insert(scope.region.clone());
+            }
+        }
+        out
     }
 }
 

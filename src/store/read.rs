@@ -30,7 +30,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, snapshot_id, source_id, created_at, size_gib,
-                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind
+                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind,
+                        attributes
                  FROM snapshot_versions WHERE ended_scan IS NULL",
             )
             .map_err(|e| self.err(e))?;
@@ -141,7 +142,10 @@ impl Store {
         let get = |e| self.err(e);
         let tags: String = row.get(12).map_err(get)?;
         let grantees: String = row.get(13).map_err(get)?;
+        let attributes: String = row.get(16).map_err(get)?;
         let tags: BTreeMap<String, String> = serde_json::from_str(&tags).map_err(|_| self.bad("tags", tags.clone()))?;
+        let attributes: BTreeMap<String, String> =
+            serde_json::from_str(&attributes).map_err(|_| self.bad("attributes", attributes.clone()))?;
         let encoded: Vec<String> =
             serde_json::from_str(&grantees).map_err(|_| self.bad("grantees", grantees.clone()))?;
         Ok(Snapshot {
@@ -158,6 +162,7 @@ impl Store {
             grantees: encoded.iter().map(|g| Grantee::decode(g)).collect(),
             grantees_known: row.get(14).map_err(get)?,
             kind: row.get(15).map_err(get)?,
+            attributes,
         })
     }
 

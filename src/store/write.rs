@@ -153,8 +153,9 @@ fn write_versions(
     )?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO snapshot_versions (provider, service, account, region, snapshot_id, first_scan, source_id,
-             created_at, size_gib, encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             created_at, size_gib, encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind,
+             attributes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     for snap in current {
         match previous.and_then(|p| p.get(&snap.id)) {
@@ -189,7 +190,8 @@ fn write_versions(
             serde_json::to_string(&snap.tags).unwrap_or_else(|_| "{}".into()),
             serde_json::to_string(&grantees).unwrap_or_else(|_| "[]".into()),
             snap.grantees_known,
-            snap.kind
+            snap.kind,
+            serde_json::to_string(&snap.attributes).unwrap_or_else(|_| "{}".into())
         ])?;
     }
     if let Some(previous) = previous {

@@ -3,6 +3,7 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod arm;
 pub mod proxy;
 
 use std::net::{TcpListener, TcpStream};

@@ -104,6 +104,7 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
         tags,
         grantees: Vec::new(),
         grantees_known: true,
+        attributes: BTreeMap::new(),
     })
 }
 

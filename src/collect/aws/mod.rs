@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
 
-pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, check_endpoint};
+pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice};
 pub use error::ScopeError;
 pub use pace::RateLimit;
 

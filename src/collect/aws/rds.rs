@@ -66,6 +66,7 @@ impl AwsCollector for RdsDbSnapshots {
                         tags: tags(s.tag_list()),
                         grantees: Vec::new(),
                         grantees_known: true,
+                        attributes: BTreeMap::new(),
                     });
                 }
                 ctx.progress.listed(page.db_snapshots().len());
@@ -138,6 +139,7 @@ impl AwsCollector for RdsClusterSnapshots {
                         tags: tags(s.tag_list()),
                         grantees: Vec::new(),
                         grantees_known: true,
+                        attributes: BTreeMap::new(),
                     });
                 }
                 ctx.progress.listed(page.db_cluster_snapshots().len());

@@ -32,6 +32,10 @@ pub struct RulesFile {
     pub share_added: Option<Switch>,
     #[serde(rename = "unencrypted-share")]
     pub unencrypted_share: Option<Switch>,
+    #[serde(rename = "azure-sas-export")]
+    pub azure_sas_export: Option<Switch>,
+    #[serde(rename = "azure-network-exposure")]
+    pub azure_network_exposure: Option<Switch>,
     #[serde(rename = "new-snapshot")]
     pub new_snapshot: Option<Switch>,
     #[serde(rename = "bulk-creation")]

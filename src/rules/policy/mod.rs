@@ -286,6 +286,8 @@ impl Validator<'_> {
             ("external-share", r.external_share),
             ("share-added", r.share_added),
             ("unencrypted-share", r.unencrypted_share),
+            ("azure-sas-export", r.azure_sas_export),
+            ("azure-network-exposure", r.azure_network_exposure),
             ("new-snapshot", r.new_snapshot),
             ("coverage-gap", r.coverage_gap),
         ];

@@ -1,0 +1,281 @@
+//! Azure, end to end: the real binary and collector against the local ARM
+//! test server serving Microsoft's example payloads (tests/common/arm.rs).
+
+mod common;
+
+use common::arm::{ArmServer, SUB_A, SUB_B, TOKEN};
+use common::{Run, TempDir, snapaudit_with};
+use serde_json::Value;
+
+/// `snapaudit scan --azure` against the test server, jsonl output.
+fn scan(dir: &TempDir, server: &ArmServer, extra: &[&str]) -> Run {
+    scan_with_token(dir, server, extra, TOKEN)
+}
+
+fn scan_with_token(dir: &TempDir, server: &ArmServer, extra: &[&str], token: &str) -> Run {
+    let mut args = vec!["scan", "--azure", "--azure-endpoint", &server.url, "--format", "jsonl", "--db"];
+    let db = dir.db();
+    args.push(db.to_str().unwrap());
+    args.extend_from_slice(extra);
+    let run = snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(token))]);
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "token leaked: {run:?}");
+    run
+}
+
+/// The snapshot's name: the last segment of its (lower-cased) ARM id.
+fn name(id: &str) -> &str {
+    id.rsplit('/').next().unwrap()
+}
+
+/// (rule, snapshot name, severity, status) of every finding, sorted.
+fn findings(run: &Run) -> Vec<(String, String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut out: Vec<_> = run
+        .records("finding")
+        .iter()
+        .map(|f| (text(&f["rule"]), name(&text(&f["subject"])).to_owned(), text(&f["severity"]), text(&f["status"])))
+        .collect();
+    out.sort();
+    out
+}
+
+fn coverage(run: &Run) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    run.records("coverage").iter().map(|c| (text(&c["account"]), text(&c["region"]), text(&c["status"]))).collect()
+}
+
+fn db_value(dir: &TempDir, sql: &str) -> String {
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn microsofts_examples_page_through_the_real_collector() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.set(|f| f.page_size = Some(1));
+    let dir = TempDir::new();
+
+    let run = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let summary = run.summary();
+    assert_eq!(summary["snapshots"], 4, "{summary}");
+    // Four pages of one, each found through the previous page's nextLink.
+    let pages: Vec<String> = server.state.requests();
+    assert_eq!(pages.len(), 4, "{pages:?}");
+    assert!(pages[1..].iter().all(|p| p.contains("$skiptoken=")), "{pages:?}");
+    assert_eq!(summary["api_calls"]["Microsoft.Compute/snapshots/read"], 4);
+    assert_eq!(
+        coverage(&run),
+        [(SUB_A.into(), "*".into(), "complete".into()), (SUB_A.into(), "westus".into(), "complete".into())]
+    );
+
+    // The incremental example's `"networkAccessPolicy": "0"` is kept as
+    // given, reported as unknown exposure, and fails nothing.
+    let westus = run.records("coverage").into_iter().find(|c| c["region"] == "westus").unwrap();
+    let unknown: Vec<&str> =
+        westus["unknown_exposure"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(unknown.iter().map(|id| name(id)).collect::<Vec<_>>(), ["myincrementalsnapshot"]);
+    assert!(run.stderr.contains("networkAccessPolicy=0"), "{}", run.stderr);
+    let attributes =
+        db_value(&dir, "SELECT attributes FROM snapshot_versions WHERE snapshot_id LIKE '%/myincrementalsnapshot'");
+    let attributes: Value = serde_json::from_str(&attributes).unwrap();
+    assert_eq!((attributes["networkAccessPolicy"].as_str(), attributes["diskState"].as_str()), (Some("0"), Some("0")));
+    let kind = db_value(&dir, "SELECT kind FROM snapshot_versions WHERE snapshot_id LIKE '%/myincrementalsnapshot'");
+    assert_eq!(kind, "incremental");
+    let source = db_value(&dir, "SELECT source_id FROM snapshot_versions WHERE snapshot_id LIKE '%/mysnapshot2'");
+    assert_eq!(source, "https://mystorageaccount.blob.core.windows.net/osimages/osimage.vhd");
+
+    // The same listing again: nothing changed, nothing new.
+    server.state.reset_counts();
+    let again = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.changes().is_empty(), "{:?}", again.changes());
+}
+
+#[test]
+fn a_sas_export_is_found_then_resolved_once_it_ends() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    let dir = TempDir::new();
+    assert_eq!(scan(&dir, &server, &["--subscription", SUB_A]).code, 0);
+
+    // grant-access on mySnapshot, from any network, with no Entra ID check.
+    server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("ActiveSAS"));
+    server.state.set_property(SUB_A, "mySnapshot", "networkAccessPolicy", Some("AllowAll"));
+    let exported = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert_eq!(exported.code, 1, "a critical finding fails the scan: {exported:?}");
+    assert_eq!(
+        findings(&exported),
+        [
+            ("azure-network-exposure".into(), "mysnapshot".into(), "high".into(), "new".into()),
+            ("azure-sas-export".into(), "mysnapshot".into(), "critical".into(), "new".into()),
+        ]
+    );
+    let mut shares: Vec<(String, String)> = exported
+        .records("change")
+        .iter()
+        .filter(|c| c["kind"] == "share-added")
+        .map(|c| (name(c["snapshot_id"].as_str().unwrap()).to_owned(), c["grantee"].as_str().unwrap().to_owned()))
+        .collect();
+    shares.sort();
+    assert_eq!(shares, [("mysnapshot".into(), "any-network".into()), ("mysnapshot".into(), "sas-export".into())]);
+
+    // The export ends (revoke-access); the network stays open.
+    server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("Unattached"));
+    let revoked = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert_eq!(
+        findings(&revoked),
+        [
+            ("azure-network-exposure".into(), "mysnapshot".into(), "high".into(), "open".into()),
+            ("azure-sas-export".into(), "mysnapshot".into(), "critical".into(), "resolved".into()),
+        ]
+    );
+    // Resolved once: the next scan no longer lists it.
+    let later = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert!(findings(&later).iter().all(|f| f.0 != "azure-sas-export"), "{:?}", findings(&later));
+}
+
+#[test]
+fn a_failing_subscription_is_a_coverage_gap_never_a_deletion() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.add_copies(SUB_B, "b", 7);
+    let dir = TempDir::new();
+    // No --subscription: every subscription the identity sees.
+    let first = scan(&dir, &server, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.summary()["snapshots"], 11);
+    assert!(server.state.requests().iter().any(|r| r.starts_with("/subscriptions?")));
+
+    server.state.set(|f| {
+        f.forbidden.insert(SUB_B.into());
+    });
+    let denied = scan(&dir, &server, &[]);
+    assert_eq!(denied.code, 3, "incomplete coverage: {denied:?}");
+    let failed: Vec<Value> = denied.records("coverage").into_iter().filter(|c| c["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!((failed[0]["account"].as_str(), failed[0]["region"].as_str()), (Some(SUB_B), Some("*")));
+    assert_eq!(failed[0]["error_code"], "AuthorizationFailed");
+    assert!(failed[0]["error"].as_str().unwrap().contains("Reader"), "{}", failed[0]);
+    assert!(denied.changes().is_empty(), "no deletions for a subscription that failed: {:?}", denied.changes());
+    assert!(findings(&denied).contains(&("coverage-gap".into(), "listing".into(), "medium".into(), "new".into())));
+
+    server.state.set(|f| f.forbidden.clear());
+    let back = scan(&dir, &server, &[]);
+    assert_eq!(back.code, 0, "{back:?}");
+    assert!(back.changes().is_empty(), "{:?}", back.changes());
+    assert!(findings(&back).contains(&("coverage-gap".into(), "listing".into(), "medium".into(), "resolved".into())));
+}
+
+#[test]
+fn throttling_5xx_bursts_and_cut_bodies_are_retried_and_lose_nothing() {
+    let server = ArmServer::start();
+    server.state.add_copies(SUB_A, "a", 6);
+    server.state.add_copies(SUB_B, "b", 6);
+    server.state.set(|f| {
+        f.page_size = Some(2);
+        f.throttle_next = 2;
+        f.fail_next = 3;
+        f.truncate_next = 2;
+    });
+    let dir = TempDir::new();
+    let run = scan(&dir, &server, &["--subscription", SUB_A, "--subscription", SUB_B]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary()["snapshots"], 12);
+    assert_eq!(server.state.faulted(), 7);
+    // Every attempt is counted: 6 pages and 7 retries.
+    assert_eq!(run.summary()["api_calls"]["Microsoft.Compute/snapshots/read"], 13);
+
+    // A subscription that keeps failing gives up after its attempts; the
+    // other one completes.
+    server.state.set(|f| {
+        f.always_fail.insert(SUB_B.into());
+    });
+    let run = scan(&dir, &server, &["--subscription", SUB_A, "--subscription", SUB_B]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let failed: Vec<Value> = run.records("coverage").into_iter().filter(|c| c["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["account"], SUB_B);
+    assert!(failed[0]["error"].as_str().unwrap().contains("after 6 attempts"), "{}", failed[0]);
+    assert!(run.changes().is_empty(), "{:?}", run.changes());
+}
+
+#[test]
+fn a_refused_token_stops_the_scan_and_writes_nothing() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    let dir = TempDir::new();
+    let run = scan_with_token(&dir, &server, &["--subscription", SUB_A], "expired-token");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(SUB_A) && run.stderr.contains("az login"), "{}", run.stderr);
+    assert!(!run.stderr.contains("expired-token"), "{}", run.stderr);
+    let scans = db_value(&dir, "SELECT CAST(count(*) AS TEXT) FROM scans");
+    assert_eq!(scans, "0");
+}
+
+#[test]
+fn aws_and_azure_in_one_run_share_one_baseline() {
+    let moto = common::Moto::start();
+    common::runtime().block_on(common::seed_snapshots(&common::ec2(&moto.url, "us-east-1"), 2, "aws-one"));
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    let dir = TempDir::new();
+    let db = dir.db();
+    let args = [
+        "scan",
+        "--aws",
+        "--azure",
+        "--azure-endpoint",
+        &server.url,
+        "--subscription",
+        SUB_A,
+        "--region",
+        "us-east-1",
+        "--format",
+        "jsonl",
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    let run = snapaudit_with(dir.path(), Some(&moto.url), &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN))]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary()["snapshots"], 6);
+    let providers: std::collections::BTreeSet<String> =
+        run.records("coverage").iter().map(|c| c["provider"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(providers.into_iter().collect::<Vec<_>>(), ["aws", "azure"]);
+    let azure_rows = db_value(&dir, "SELECT CAST(count(*) AS TEXT) FROM snapshot_versions WHERE provider = 'azure'");
+    assert_eq!(azure_rows, "4");
+}
+
+#[test]
+fn azure_flags_are_checked_before_any_call() {
+    let dir = TempDir::new();
+    let bad_id = snapaudit_with(dir.path(), None, &["scan", "--azure", "--subscription", "prod"], &[]);
+    assert_eq!(bad_id.code, 2);
+    assert!(bad_id.stderr.contains("not a subscription id"), "{}", bad_id.stderr);
+    let remote_http =
+        snapaudit_with(dir.path(), None, &["scan", "--azure", "--azure-endpoint", "http://10.1.2.3:8080"], &[]);
+    assert_eq!(remote_http.code, 2);
+    assert!(remote_http.stderr.contains("--allow-insecure-endpoint"), "{}", remote_http.stderr);
+    // A static token is for test servers only.
+    let token_without_endpoint =
+        snapaudit_with(dir.path(), None, &["scan", "--azure"], &[("SNAPAUDIT_AZURE_TOKEN", Some("tok-123"))]);
+    assert_eq!(token_without_endpoint.code, 2);
+    assert!(token_without_endpoint.stderr.contains("only accepted with --azure-endpoint"));
+    assert!(!token_without_endpoint.stderr.contains("tok-123"));
+    assert!(!dir.db().exists(), "nothing written");
+}
+
+#[test]
+fn the_table_names_azure_exposure_and_odd_values() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.set_property(SUB_A, "mySnapshot1", "diskState", Some("ActiveSAS"));
+    let dir = TempDir::new();
+    let db = dir.db();
+    let args = ["scan", "--azure", "--azure-endpoint", &server.url, "--format", "table", "--db", db.to_str().unwrap()];
+    let run = snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN))]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("azure-sas-export"), "{}", run.stdout);
+    assert!(run.stdout.contains("unrecognised exposure values for 1 snapshot(s)"), "{}", run.stdout);
+}
