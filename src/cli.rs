@@ -74,7 +74,7 @@ pub struct ScanArgs {
     #[arg(long = "policy", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
     /// Region to scan; repeat for several. Default: the configured region.
-    #[arg(long = "region", value_name = "REGION", conflicts_with = "all_regions")]
+    #[arg(long = "region", value_name = "REGION", conflicts_with = "all_regions", value_parser = parse_region)]
     pub regions: Vec<String>,
     /// Scan every region enabled for the account.
     #[arg(long)]
@@ -154,6 +154,14 @@ fn parse_account_id(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err(format!("{s:?} is not an AWS account id (12 digits)"))
+    }
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    if crate::collect::aws::looks_like_region(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an AWS region name (like eu-west-1)"))
     }
 }
 

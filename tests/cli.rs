@@ -154,26 +154,6 @@ fn is_root() -> bool {
 }
 
 #[test]
-fn bad_flags_and_endpoints_are_exit_2() {
-    let dir = TempDir::new();
-    for args in [
-        vec!["scan", "--no-such-flag"],
-        vec!["scan", "--region", "us-east-1", "--all-regions"],
-        vec!["scan", "--endpoint-url", "not a url"],
-        vec!["scan", "--endpoint-url", "http://10.1.2.3:5000"],
-        vec!["scan", "--fail-on", "severe"],
-        vec!["scan", "--max-concurrency", "0"],
-    ] {
-        let run = snapaudit(dir.path(), None, &args);
-        assert_eq!(run.code, 2, "{args:?}: {run:?}");
-        assert!(!run.stderr.is_empty(), "{args:?}");
-    }
-    let insecure = snapaudit(dir.path(), None, &["scan", "--endpoint-url", "http://10.1.2.3:5000"]);
-    assert!(insecure.stderr.contains("--allow-insecure-endpoint"), "{}", insecure.stderr);
-    assert!(!dir.db().exists());
-}
-
-#[test]
 fn missing_credentials_say_what_to_do() {
     let dir = TempDir::new();
     let run = snapaudit_with(
@@ -224,4 +204,71 @@ fn the_readme_lists_exactly_the_permissions_the_collectors_declare() {
     let declared = strings(&role["Actions"]);
     assert!(declared.iter().all(|a| a.ends_with("/read")), "Azure actions must be read-only: {declared:?}");
     assert_eq!(listed("azure-permissions"), declared, "README permission list and Azure collector disagree");
+}
+
+/// Every file in tests/policies/bad/ names what its error must say on its
+/// first line (`# expect: ...`): exit 2, that text, and no database.
+#[test]
+fn the_bad_policy_corpus_is_refused_with_file_line_and_key() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/policies/bad");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).expect("an # expect: line");
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let run = snapaudit(std::path::Path::new(corpus), None, &["validate", "--policy", name]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(run.stderr.contains(expect), "{name}: expected {expect:?} in {}", run.stderr);
+        checked += 1;
+    }
+    assert!(checked >= 12, "corpus has {checked} files");
+
+    // Generated: too large, too deep (unclosed `[` made the YAML scanner
+    // quadratic: 14 s for 50,000 before the depth check), not text.
+    let dir = TempDir::new();
+    let huge = format!("version: 1\ntrusted_accounts:\n{}", "  - \"111111111111\"\n".repeat(60_000));
+    let deep = format!("version: 1\nallow:\n  - reason: x\n    tag: {}\n", "[".repeat(200_000));
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("huge.yaml", huge.into_bytes(), "over the 1048576-byte limit"),
+        ("deep.yaml", deep.into_bytes(), "deep.yaml:4: nested more than 32 levels"),
+        ("binary.yaml", vec![0xff, 0xfe, 0x00, 0x41], "not UTF-8"),
+    ];
+    for (name, bytes, expect) in cases {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let started = std::time::Instant::now();
+        let run = snapaudit(dir.path(), Some(&nowhere()), &["scan", "--policy", name]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(run.stderr.contains(expect), "{name}: {}", run.stderr);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{name} took {:?}", started.elapsed());
+    }
+    assert!(!dir.db().exists(), "a bad policy writes nothing");
+}
+
+/// Bad command lines: exit 2, a message naming the input, nothing written.
+#[test]
+fn bad_command_lines_name_the_problem_and_write_nothing() {
+    let dir = TempDir::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["scan", "--no-such-flag"], "--no-such-flag"),
+        (&["scan", "--region", "us-east-1", "--all-regions"], "cannot be used with"),
+        (&["scan", "--assume-role", "Audit", "--account", "12345"], "not an AWS account id"),
+        (&["scan", "--account", "123456789012"], "--assume-role"),
+        (&["scan", "--endpoint-url", "not a url"], "invalid endpoint URL"),
+        (&["scan", "--endpoint-url", "ftp://127.0.0.1:21"], "scheme must be http or https"),
+        (&["scan", "--region", "mars-north-1; rm -rf /"], "not an AWS region name"),
+        (&["scan", "--max-rps-per-action=-3"], "not a positive number"),
+        (&["scan", "--subscription", "00000000-0000-0000-0000-000000000001"], "--azure"),
+        (&["scan", "--azure", "--azure-endpoint", "localhost:8080"], "invalid endpoint URL"),
+        (&["permissions", "--provider", "gcp"], "gcp"),
+        (&["scan", "--fail-on", "severe"], "severe"),
+        (&["scan", "--max-concurrency", "0"], "--max-concurrency"),
+        (&["scan", "--endpoint-url", "http://10.1.2.3:5000"], "--allow-insecure-endpoint"),
+    ];
+    for (args, expect) in cases {
+        let run = snapaudit(dir.path(), Some(&nowhere()), args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(expect), "{args:?}: expected {expect:?} in {}", run.stderr);
+    }
+    assert!(!dir.db().exists(), "nothing written");
 }

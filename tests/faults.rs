@@ -101,3 +101,63 @@ fn a_second_scan_of_one_database_exits_clearly_or_waits_with_wait() {
     assert_eq!(check, "ok");
     assert_eq!(scans, vec![(1, 40), (2, 40)], "one after the other, never interleaved");
 }
+
+/// A tmpfs of `size` mounted at `dir` for the test, unmounted on drop. Needs
+/// root (CI runs as root); elsewhere the test says so and skips.
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<TinyDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyDisk(dir.to_owned()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_the_baseline_survives() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let disk = dir.path().join("state");
+    let Some(_mounted) = TinyDisk::mount(&disk, "1m") else {
+        eprintln!("SKIPPED a_full_disk_is_a_clear_error_and_the_baseline_survives: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let client = ec2(&moto.url, "us-east-1");
+    rt.block_on(seed_snapshots(&client, 20, "full-disk"));
+    let scan = || snapaudit(dir.path(), Some(&moto.url), &["scan", "--format", "jsonl", "--region", "us-east-1"]);
+    assert_eq!(scan().code, 0, "the first scan fits");
+
+    // Fill the disk to the last byte, then give the next scan work to write.
+    let filler = disk.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.flush();
+    }
+    rt.block_on(seed_snapshots(&client, 200, "full-disk-more"));
+    let full = scan();
+    assert_eq!(full.code, 2, "{full:?}");
+    assert!(full.stderr.contains("snapaudit.db"), "names the file: {}", full.stderr);
+    assert!(full.stderr.to_lowercase().contains("full"), "says why: {}", full.stderr);
+
+    std::fs::remove_file(&filler).unwrap();
+    let (scans, check) = inspect(&dir.db());
+    assert_eq!((scans, check.as_str()), (vec![(1, 20)], "ok"), "the baseline is intact, no half scan");
+    let after = scan();
+    assert_eq!(after.code, 0, "with space again the next scan succeeds: {after:?}");
+    assert_eq!(after.summary()["snapshots"], 220);
+    assert_eq!(after.changes().len(), 200, "the 200 new snapshots, once");
+}

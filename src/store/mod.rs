@@ -42,6 +42,10 @@ pub enum StoreError {
     Busy { path: String },
     #[error("the disk holding {path} is full; the scan was not written and the baseline is unchanged")]
     Full { path: String },
+    #[error(
+        "{path}: disk I/O error (SQLite code {code}): the disk may be full or failing; the scan was not written and the baseline is unchanged"
+    )]
+    Io { path: String, code: i32 },
     #[error("database {path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
     #[error("database {path}: stored value {value:?} in {column} is invalid")]
@@ -57,6 +61,15 @@ impl StoreError {
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
             Some(ErrorCode::DiskFull) => StoreError::Full { path },
+            // A full disk often surfaces as an I/O error instead (growing the
+            // WAL index fails: SQLITE_IOERR_SHMSIZE).
+            Some(ErrorCode::SystemIoFailure) => {
+                let code = match &source {
+                    rusqlite::Error::SqliteFailure(e, _) => e.extended_code,
+                    _ => 0,
+                };
+                StoreError::Io { path, code }
+            }
             Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => StoreError::ReadOnly { path },
             _ => StoreError::Sqlite { path, source },
         }

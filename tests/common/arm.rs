@@ -47,6 +47,9 @@ pub struct ArmState {
     pub faults: Mutex<Faults>,
     /// Snapshots by subscription, as ARM JSON.
     snapshots: Mutex<BTreeMap<String, Vec<Value>>>,
+    /// Subscriptions with this many generated copies of the Get example,
+    /// built page by page (for scale tests; nothing is held).
+    generated: Mutex<BTreeMap<String, usize>>,
     requests: Mutex<Vec<String>>,
     /// Requests answered 429, 500 or with a cut body.
     faulted: Mutex<u64>,
@@ -94,6 +97,12 @@ impl ArmState {
             s["name"] = json!(name);
             list.push(s);
         }
+    }
+
+    /// `count` copies of the Get example named `gen-{i}`, generated as pages
+    /// are served.
+    pub fn generate(&self, subscription: &str, count: usize) {
+        self.generated.lock().unwrap().insert(subscription.to_owned(), count);
     }
 
     /// Set (or with `None` remove) one property of the snapshot `name`.
@@ -197,7 +206,8 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
 
     let body = match segments.as_slice() {
         ["subscriptions"] => {
-            let subs = state.snapshots.lock().unwrap().keys().cloned().collect::<Vec<_>>();
+            let mut subs = state.snapshots.lock().unwrap().keys().cloned().collect::<Vec<_>>();
+            subs.extend(state.generated.lock().unwrap().keys().cloned());
             let value: Vec<Value> = subs
                 .iter()
                 .map(|s| json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s, "displayName": s, "state": "Enabled"}))
@@ -218,12 +228,31 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
                     ),
                 );
             }
-            let all = state.snapshots.lock().unwrap().get(&subscription).cloned().unwrap_or_default();
             let start: usize = query.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
             let size = faults.page_size.unwrap_or(usize::MAX);
-            let page: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
+            let generated = state.generated.lock().unwrap().get(&subscription).copied();
+            let (page, total): (Vec<Value>, usize) = match generated {
+                Some(total) => {
+                    let template = example("Snapshot_Get.json", &subscription);
+                    let end = start.saturating_add(size).min(total);
+                    let page = (start..end)
+                        .map(|i| {
+                            let mut s = template.clone();
+                            let name = format!("gen-{i}");
+                            s["id"] = json!(s["id"].as_str().unwrap().replace("/mySnapshot", &format!("/{name}")));
+                            s["name"] = json!(name);
+                            s
+                        })
+                        .collect();
+                    (page, total)
+                }
+                None => {
+                    let all = state.snapshots.lock().unwrap().get(&subscription).cloned().unwrap_or_default();
+                    (all.iter().skip(start).take(size).cloned().collect(), all.len())
+                }
+            };
             let mut body = json!({ "value": page });
-            if start.saturating_add(size) < all.len() {
+            if start.saturating_add(size) < total {
                 body["nextLink"] = json!(format!(
                     "{base}/subscriptions/{subscription}/providers/Microsoft.Compute/snapshots?api-version={SNAPSHOTS_API}&$skiptoken={}",
                     start + size

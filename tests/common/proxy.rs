@@ -6,7 +6,6 @@
 //! and 400 `Throttling` for RDS when it is empty.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,18 @@ pub struct Faults {
     pub latency: Duration,
     /// AWS's bucket per (region, action): (size, refill per second).
     pub bucket: Option<(f64, f64)>,
+    /// Until then, every call but STS answers 503 `RequestLimitExceeded`
+    /// (EC2) or 400 `Throttling` (RDS): a throttling storm.
+    pub storm_until: Option<Instant>,
+    /// The next N calls (not STS) answer 500 `InternalError`.
+    pub fail_next: u32,
+    /// The next N calls (not STS) have their connection closed unanswered.
+    pub reset_next: u32,
+    /// The next N `DescribeSnapshots` answers are cut in half.
+    pub truncate_next: u32,
+    /// After this many more calls (not STS), every call answers 400
+    /// `ExpiredToken`: credentials that expire mid-scan.
+    pub expire_after: Option<u64>,
 }
 
 #[derive(Default)]
@@ -104,6 +115,60 @@ impl ProxyState {
         }
     }
 
+    /// The next injected fault for a call to `service`, consuming it.
+    fn injected_fault(&self, service: &str) -> Option<Result<Response<Full<Bytes>>, std::io::Error>> {
+        let mut f = self.faults.lock().unwrap();
+        let throttled = || {
+            if service == "rds" {
+                xml(StatusCode::BAD_REQUEST, rds_error("Throttling", "Rate exceeded"))
+            } else {
+                xml(StatusCode::SERVICE_UNAVAILABLE, ec2_error("RequestLimitExceeded", "Request limit exceeded."))
+            }
+        };
+        if f.storm_until.is_some_and(|until| Instant::now() < until) {
+            *self.throttled.lock().unwrap() += 1;
+            return Some(Ok(throttled()));
+        }
+        if let Some(left) = f.expire_after.as_mut() {
+            if *left == 0 {
+                let message = "The security token included in the request is expired";
+                let body = if service == "rds" {
+                    rds_error("ExpiredToken", message)
+                } else {
+                    ec2_error("ExpiredToken", message)
+                };
+                return Some(Ok(xml(StatusCode::BAD_REQUEST, body)));
+            }
+            *left -= 1;
+        }
+        if f.fail_next > 0 {
+            f.fail_next -= 1;
+            return Some(Ok(xml(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ec2_error("InternalError", "An internal error has occurred"),
+            )));
+        }
+        if f.reset_next > 0 {
+            f.reset_next -= 1;
+            return Some(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset")));
+        }
+        None
+    }
+
+    /// Cut `body` in half if a truncation is pending.
+    fn maybe_truncate(&self, mut body: String) -> String {
+        let mut f = self.faults.lock().unwrap();
+        if f.truncate_next > 0 {
+            f.truncate_next -= 1;
+            let mut cut = body.len() / 2;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+        }
+        body
+    }
+
     pub fn set(&self, change: impl FnOnce(&mut Faults)) {
         change(&mut self.faults.lock().unwrap());
     }
@@ -130,6 +195,7 @@ impl Proxy {
                 let (state, client, upstream) = (shared.clone(), client.clone(), upstream.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(state.clone(), client.clone(), upstream.clone(), req));
+                    // A handler error makes hyper drop the connection: a reset.
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
@@ -143,7 +209,7 @@ async fn handle(
     client: Client<HttpConnector, Full<Bytes>>,
     upstream: String,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let form = String::from_utf8_lossy(&body).into_owned();
@@ -177,6 +243,11 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|h| h.split("Credential=").nth(1)?.split('/').nth(3).map(str::to_owned))
         .unwrap_or_default();
+    if service != "sts"
+        && let Some(answer) = state.injected_fault(&service)
+    {
+        return answer;
+    }
     if let Some(bucket) = faults.bucket
         && service != "sts"
         && !state.take_token(&region, &action, bucket)
@@ -237,7 +308,10 @@ async fn handle(
         && let Some(size) = faults.page_size
     {
         let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-        return Ok(xml(status, page(&text, "snapshotSet", offset, size)));
+        return Ok(xml(status, state.maybe_truncate(page(&text, "snapshotSet", offset, size))));
+    }
+    if action == "DescribeSnapshots" {
+        return Ok(xml(status, state.maybe_truncate(text)));
     }
     Ok(xml(status, text))
 }

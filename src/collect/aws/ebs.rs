@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{Filter, PermissionGroup, SnapshotAttributeName};
 use aws_smithy_types::date_time::Format;
 
+use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
@@ -34,21 +35,30 @@ impl AwsCollector for EbsSnapshots {
             };
             // `OwnerIds=self` alone also matches snapshots shared *to* us on some
             // endpoints; the owner-id filter pins the listing to the account itself.
-            let mut pages = ctx
-                .ec2
-                .describe_snapshots()
-                .owner_ids("self")
-                .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
-                .max_results(PAGE_SIZE)
-                .into_paginator()
-                .send();
             let mut snapshots = Vec::new();
+            let mut next_token: Option<String> = None;
             loop {
-                ctx.pace("DescribeSnapshots").await;
-                let Some(page) = pages.next().await else { break };
-                let page = page.map_err(|e| ScopeError::from_sdk("DescribeSnapshots", e))?;
+                let token = next_token.take();
+                let page = outlasting(|| {
+                    let request = ctx
+                        .ec2
+                        .describe_snapshots()
+                        .owner_ids("self")
+                        .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone());
+                    async move {
+                        ctx.pace("DescribeSnapshots").await;
+                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeSnapshots", e))
+                    }
+                })
+                .await?;
                 snapshots.extend(page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)));
                 ctx.progress.listed(page.snapshots().len());
+                next_token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                if next_token.is_none() {
+                    break;
+                }
             }
             let unknown_exposure = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
             Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: Some(block_public_access(ctx).await) })

@@ -34,9 +34,18 @@ impl ScopeError {
             Some(m) => format!("{action}: {m}"),
             None => format!("{action}: {chain}"),
         };
-        ScopeError { code, message }
+        let hint = if EXPIRED_OR_INVALID.contains(&code.as_str()) {
+            " (the credentials expired or were revoked mid-scan: renew them, e.g. `aws sso login`, and scan again)"
+        } else {
+            ""
+        };
+        ScopeError { code, message: format!("{message}{hint}") }
     }
 }
+
+/// Codes meaning the credentials themselves stopped working.
+const EXPIRED_OR_INVALID: &[&str] =
+    &["ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId", "AuthFailure"];
 
 /// Credentials that failed to load (e.g. a role that cannot be assumed)
 /// surface as a dispatch failure; the STS code inside is what people act on.

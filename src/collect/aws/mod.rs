@@ -6,6 +6,7 @@ mod ebs;
 mod error;
 mod pace;
 mod rds;
+mod retry;
 mod shares;
 
 use std::future::Future;
@@ -17,7 +18,7 @@ use futures_util::StreamExt;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
 
-pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice};
+pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use error::ScopeError;
 pub use pace::RateLimit;
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_smithy_types::date_time::Format;
 
+use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
@@ -44,12 +45,18 @@ impl AwsCollector for RdsDbSnapshots {
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
             let scope = scope(ctx, Service::Rds);
-            let mut pages = ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).into_paginator().send();
             let mut snapshots = Vec::new();
+            let mut marker: Option<String> = None;
             loop {
-                ctx.pace("DescribeDBSnapshots").await;
-                let Some(page) = pages.next().await else { break };
-                let page = page.map_err(|e| ScopeError::from_sdk("DescribeDBSnapshots", e))?;
+                let from = marker.take();
+                let page = outlasting(|| {
+                    let request = ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).set_marker(from.clone());
+                    async move {
+                        ctx.pace("DescribeDBSnapshots").await;
+                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeDBSnapshots", e))
+                    }
+                })
+                .await?;
                 for s in page.db_snapshots() {
                     let Some(id) = s.db_snapshot_identifier() else { continue };
                     snapshots.push(Snapshot {
@@ -70,6 +77,10 @@ impl AwsCollector for RdsDbSnapshots {
                     });
                 }
                 ctx.progress.listed(page.db_snapshots().len());
+                marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
+                if marker.is_none() {
+                    break;
+                }
             }
             let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, self).await;
             Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })
@@ -117,12 +128,19 @@ impl AwsCollector for RdsClusterSnapshots {
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
             let scope = scope(ctx, Service::RdsCluster);
-            let mut pages = ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).into_paginator().send();
             let mut snapshots = Vec::new();
+            let mut marker: Option<String> = None;
             loop {
-                ctx.pace("DescribeDBClusterSnapshots").await;
-                let Some(page) = pages.next().await else { break };
-                let page = page.map_err(|e| ScopeError::from_sdk("DescribeDBClusterSnapshots", e))?;
+                let from = marker.take();
+                let page = outlasting(|| {
+                    let request =
+                        ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).set_marker(from.clone());
+                    async move {
+                        ctx.pace("DescribeDBClusterSnapshots").await;
+                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeDBClusterSnapshots", e))
+                    }
+                })
+                .await?;
                 for s in page.db_cluster_snapshots() {
                     let Some(id) = s.db_cluster_snapshot_identifier() else { continue };
                     snapshots.push(Snapshot {
@@ -143,6 +161,10 @@ impl AwsCollector for RdsClusterSnapshots {
                     });
                 }
                 ctx.progress.listed(page.db_cluster_snapshots().len());
+                marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
+                if marker.is_none() {
+                    break;
+                }
             }
             let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, self).await;
             Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })

@@ -3,6 +3,7 @@
 
 use futures_util::StreamExt;
 
+use super::retry::outlasting;
 use super::{BoxFuture, RegionContext, ScopeError};
 use crate::model::{Grantee, Snapshot};
 
@@ -60,15 +61,6 @@ pub async fn fill_grantees(
     unknown
 }
 
-/// Codes AWS answers when a bucket is empty.
-pub fn is_throttling(code: &str) -> bool {
-    matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException")
-}
-
-/// Rounds of waiting a read gets after the SDK's own retries (and its retry
-/// quota, shared by all calls of a client) give up on throttling.
-const THROTTLED_ROUNDS: u32 = 8;
-
 /// A throttled read waits and tries again, so a throttling storm makes the
 /// scan late, never incomplete.
 async fn read_outlasting_throttling(
@@ -76,16 +68,7 @@ async fn read_outlasting_throttling(
     reader: &dyn ReadShares,
     id: String,
 ) -> Result<Vec<Grantee>, ScopeError> {
-    let mut round = 0;
-    loop {
-        match reader.read(ctx, id.clone()).await {
-            Err(e) if is_throttling(&e.code) && round < THROTTLED_ROUNDS => {
-                round += 1;
-                tokio::time::sleep(std::time::Duration::from_secs(1 << round.min(5))).await;
-            }
-            other => return other,
-        }
-    }
+    outlasting(|| reader.read(ctx, id.clone())).await
 }
 
 /// RDS `restore` attribute values: `all` or account ids.

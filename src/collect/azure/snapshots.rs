@@ -148,6 +148,12 @@ impl ArmSnapshot {
     }
 }
 
+/// One snapshot from its ARM JSON, as the collector maps it (used by the
+/// parser fuzz test; the collector maps page items the same way).
+pub fn parse_snapshot(json: &str, subscription: &str) -> Result<Mapped, String> {
+    serde_json::from_str::<ArmSnapshot>(json).map(|s| s.into_snapshot(subscription)).map_err(|e| e.to_string())
+}
+
 /// Who could download the snapshot, as grantees (README, "Azure exposure").
 pub fn exposure(attributes: &BTreeMap<String, String>) -> Vec<Grantee> {
     let get = |key: &str| attributes.get(key).map(String::as_str);

@@ -236,8 +236,48 @@ fn parse_layer(text: &str, origin: &str) -> Result<Layer, Vec<PolicyProblem>> {
             message: "the policy is empty; it needs at least `version: 1`".into(),
         }]);
     }
+    if let Some(line) = too_deep(text) {
+        return Err(vec![PolicyProblem {
+            line: Some(line),
+            column: None,
+            key: None,
+            message: format!("nested more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }}; a policy never needs that"),
+        }]);
+    }
     let file: PolicyFile = serde_norway::from_str(text).map_err(|e| vec![problem_from_yaml(&e, text)])?;
     Validator { text, problems: Vec::new() }.layer(file, origin)
+}
+
+/// Deeper flow nesting than any policy needs. Checked before parsing: the
+/// YAML scanner takes quadratic time on long runs of unclosed `[`.
+const MAX_FLOW_DEPTH: usize = 32;
+
+/// The line where `[`/`{` nesting first exceeds [`MAX_FLOW_DEPTH`], outside
+/// quotes and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if previous.is_whitespace() => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(n + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            previous = c;
+        }
+    }
+    None
 }
 
 /// Turns a parsed file into a [`Layer`], collecting every problem.
@@ -480,8 +520,18 @@ fn key_in_message(message: &str) -> Option<String> {
 }
 
 /// First line (1-based) mentioning `needle`, to place a validation problem.
+/// The first line that mentions `needle` outside a comment.
 fn line_of(text: &str, needle: &str) -> Option<usize> {
-    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+    let code = |line: &str| -> String {
+        if line.trim_start().starts_with('#') {
+            return String::new();
+        }
+        match line.find(" #") {
+            Some(i) => line[..i].to_owned(),
+            None => line.to_owned(),
+        }
+    };
+    text.lines().position(|l| code(l).contains(needle)).map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -1,0 +1,42 @@
+//! Outlasting faults the SDK's own retries give up on: a throttling storm
+//! longer than its attempts (and its retry quota, shared by every call of a
+//! client), or a response body that arrives cut off. A scan then finishes
+//! late, never incomplete, and never with part of a listing missing.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::ScopeError;
+
+/// Rounds of waiting after the SDK's retries: 2, 4, 8, 16, then 32 s each,
+/// about 2.5 minutes in all.
+const ROUNDS: u32 = 8;
+
+/// Codes AWS answers when a bucket is empty.
+pub fn is_throttling(code: &str) -> bool {
+    matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException")
+}
+
+/// Worth another try: throttled, or a body that could not be read whole.
+fn worth_retrying(code: &str) -> bool {
+    is_throttling(code) || code == "InvalidResponse"
+}
+
+/// Call until it succeeds, fails for a reason waiting cannot fix, or the
+/// rounds run out.
+pub async fn outlasting<T, F, Fut>(mut call: F) -> Result<T, ScopeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ScopeError>>,
+{
+    let mut round = 0;
+    loop {
+        match call().await {
+            Err(e) if worth_retrying(&e.code) && round < ROUNDS => {
+                round += 1;
+                tokio::time::sleep(Duration::from_secs(1 << round.min(5))).await;
+            }
+            other => return other,
+        }
+    }
+}
