@@ -272,3 +272,34 @@ fn bad_command_lines_name_the_problem_and_write_nothing() {
     }
     assert!(!dir.db().exists(), "nothing written");
 }
+
+/// SQL is parameterized only: no statement text is built with `format!`.
+#[test]
+fn sql_is_never_built_from_strings() {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut files);
+    assert!(files.len() > 20);
+    let verbs = ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "ALTER ", "DROP ", "PRAGMA "];
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, chunk) in text.split("format!(").skip(1).enumerate() {
+            let literal = chunk.trim_start().trim_start_matches(['r', '#', '"']).trim_start();
+            assert!(
+                !verbs.iter().any(|v| literal.to_ascii_uppercase().starts_with(v)),
+                "{}: format! #{i} builds SQL: {}",
+                file.display(),
+                &literal[..literal.len().min(60)]
+            );
+        }
+    }
+}
