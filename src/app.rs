@@ -6,17 +6,19 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use crate::cli::{Cli, Command, HistoryArgs, ProviderArg, ScanArgs, ValidateArgs};
+use crate::cli::{Cli, Command, HistoryArgs, ProviderArg, PruneArgs, ReportKind, ScanArgs, ValidateArgs, WatchArgs};
 use crate::collect::aws::{self, AccountChoice, AssumeRole, AwsOptions, RateLimit, RegionChoice};
 use crate::collect::azure::{self, AzureOptions};
 use crate::collect::endpoint::check_endpoint;
 use crate::collect::{ApiCalls, CollectError, Collected, Progress, progress, required_permissions};
+use crate::log;
 use crate::model::Provider;
-use crate::report::{Format, ScanReport, sink_for};
+use crate::report::webhook::{self, Delivery, WebhookUrl};
+use crate::report::{self, Format, ListFormat, Listing, ScanReport, sink_for, write_atomically};
 use crate::rules::{self, Policy};
 use crate::store::{ScanRecord, Store, diff};
 
@@ -41,6 +43,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(*args),
         Command::History(args) => history(args),
+        Command::Report(args) => report(args.kind),
+        Command::Prune(args) => prune(args),
+        Command::Watch(args) => watch(*args),
         Command::Validate(args) => validate(args),
         Command::Rules => {
             list_rules();
@@ -68,6 +73,11 @@ fn scan(args: ScanArgs) -> Result<u8> {
     }
     if let Some(url) = &args.azure_endpoint {
         check_endpoint(url, args.allow_insecure_endpoint)?;
+    }
+    if let Some(url) = &args.notify {
+        // The URL is a secret: the error names the flag, not the value.
+        check_endpoint(url, args.allow_insecure_endpoint)
+            .map_err(|e| anyhow!("--notify: {}", e.to_string().replace(url.as_str(), "<redacted>")))?;
     }
     if args.azure {
         let env = |name: &str| std::env::var(name).ok();
@@ -144,7 +154,7 @@ fn scan(args: ScanArgs) -> Result<u8> {
         result
     })?;
     let Some(mut collected) = collected else {
-        eprintln!("interrupted: nothing was written; the baseline is as it was");
+        log::notice("interrupted: nothing was written; the baseline is as it was");
         return Ok(exit::INTERRUPTED);
     };
 
@@ -174,8 +184,10 @@ fn scan(args: ScanArgs) -> Result<u8> {
         api_calls: &calls,
     })?;
 
+    let started_at = scan_time.to_string();
     let report = ScanReport {
         scan_id,
+        started_at: &started_at,
         snapshot_count: collected.snapshots.len(),
         changes: &changes,
         findings: &findings,
@@ -185,9 +197,34 @@ fn scan(args: ScanArgs) -> Result<u8> {
         duration_ms: started.elapsed().as_millis(),
         show_suppressed: args.show_suppressed,
     };
-    let mut stdout = std::io::stdout().lock();
-    sink_for(output_format(args.format)).write_scan(&report, &mut stdout).context("writing the report")?;
-    stdout.flush().ok();
+    for output in &args.outputs {
+        write_atomically(&output.path, |w| sink_for(output.format, false).write_scan(&report, w))
+            .with_context(|| format!("writing {}", output.path.display()))?;
+    }
+    if !args.quiet {
+        let mut stdout = std::io::stdout().lock();
+        let terminal = std::io::stdout().is_terminal();
+        sink_for(output_format(args.format), terminal)
+            .write_scan(&report, &mut stdout)
+            .context("writing the report")?;
+        stdout.flush().ok();
+    }
+    if let Some(keep) = policy.retention {
+        let pruned = prune_older_than(&mut store, keep)?;
+        if pruned.scans > 0 && !args.quiet {
+            log::notice(&format!("retention {keep:#}: pruned {} old scan(s)", pruned.scans));
+        }
+    }
+    if let Some(url) = args.notify.clone().map(WebhookUrl::new)
+        && let Some(body) = webhook::payload(scan_id, &findings)
+    {
+        match runtime.block_on(webhook::post(&url, &body, Duration::from_secs(1))) {
+            Delivery::Failed { attempts, reason } => log::warning(&format!(
+                "the webhook (--notify) was not reached after {attempts} attempt(s): {reason}; the scan is saved"
+            )),
+            Delivery::Delivered { .. } | Delivery::NothingNew => {}
+        }
+    }
 
     // Resolved and suppressed findings never fail a scan.
     let over_threshold =
@@ -207,16 +244,15 @@ fn history(args: HistoryArgs) -> Result<u8> {
     }
     let store = Store::open(&args.db)?;
     let scans = store.history(args.limit)?;
-    let mut out = std::io::stdout().lock();
-    match output_format(args.format) {
-        Format::Jsonl => {
-            for s in &scans {
-                serde_json::to_writer(&mut out, &serde_json::json!({ "type": "scan", "data": s }))?;
-                writeln!(out)?;
-            }
-        }
-        Format::Table => {
-            let rows = scans.iter().map(|s| {
+    let listing = Listing {
+        kind: "scan",
+        title: "snapaudit scan history".into(),
+        as_of: scans.first().map(|s| s.started_at.clone()).unwrap_or_default(),
+        summary: vec![("scans", scans.len().to_string())],
+        headers: vec!["SCAN", "STARTED", "SNAPSHOTS", "COVERAGE", "CHANGES", "FINDINGS", "COMMAND"],
+        rows: scans
+            .iter()
+            .map(|s| {
                 vec![
                     s.id.to_string(),
                     s.started_at.clone(),
@@ -226,15 +262,132 @@ fn history(args: HistoryArgs) -> Result<u8> {
                     s.findings.to_string(),
                     s.command.clone(),
                 ]
-            });
-            crate::report::write_table(
-                &mut out,
-                &["SCAN", "STARTED", "SNAPSHOTS", "COVERAGE", "CHANGES", "FINDINGS", "COMMAND"],
-                rows,
-            )?;
+            })
+            .collect(),
+        records: scans.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect(),
+        trend: Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    listing.write(list_format(args.format), &mut out)?;
+    Ok(exit::OK)
+}
+
+fn report(kind: ReportKind) -> Result<u8> {
+    let common = match &kind {
+        ReportKind::Shared { common, .. }
+        | ReportKind::Changes { common, .. }
+        | ReportKind::Findings { common, .. } => common,
+    };
+    if !common.db.exists() {
+        bail!("no baseline at {}: run `snapaudit scan` first (or pass --db)", common.db.display());
+    }
+    let store = Store::open(&common.db)?;
+    let scan_ref = |as_of: Option<i64>| -> Result<_> {
+        store.scan_ref(as_of)?.ok_or_else(|| match as_of {
+            Some(id) => anyhow!("scan {id} is not in {}; see `snapaudit history`", common.db.display()),
+            None => anyhow!("{} holds no scan yet: run `snapaudit scan` first", common.db.display()),
+        })
+    };
+    let listing = match &kind {
+        ReportKind::Shared { as_of, .. } => {
+            let policy = load_policies(&common.policies)?;
+            report::baseline::shared(&store, &policy, &scan_ref(*as_of)?)?
         }
+        ReportKind::Changes { since, .. } => {
+            let from = jiff::Timestamp::now().checked_sub(*since).context("the period reaches too far back")?;
+            report::baseline::changes(&store, &from.round(jiff::Unit::Second)?.to_string())?
+        }
+        ReportKind::Findings { status, as_of, .. } => report::baseline::findings(&store, &scan_ref(*as_of)?, status)?,
+    };
+    match &common.output {
+        Some(path) => {
+            let format = match (common.format, Format::from_extension(path)) {
+                (Some(f), _) => f,
+                (None, Some(Format::Html)) => ListFormat::Html,
+                (None, Some(Format::Csv)) => ListFormat::Csv,
+                (None, Some(Format::Table)) => ListFormat::Table,
+                (None, _) => ListFormat::Jsonl,
+            };
+            write_atomically(path, |w| listing.write(format, w))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => listing.write(list_format(common.format), &mut std::io::stdout().lock())?,
     }
     Ok(exit::OK)
+}
+
+fn prune(args: PruneArgs) -> Result<u8> {
+    let policy = load_policies(&args.policies)?;
+    let Some(keep) = args.keep.or(policy.retention) else {
+        bail!("say how long to keep scans: --keep 90d, or `retention: 90d` in the policy");
+    };
+    if !args.db.exists() {
+        bail!("no baseline at {}: nothing to prune", args.db.display());
+    }
+    let _lock = lock_database(&args.db, true)?;
+    let mut store = Store::open(&args.db)?;
+    let pruned = prune_older_than(&mut store, keep)?;
+    println!(
+        "pruned {} scan(s) and {} snapshot version(s) older than {keep:#}; kept {} older scan(s) holding a scope's latest complete listing",
+        pruned.scans, pruned.snapshot_versions, pruned.kept_for_baseline
+    );
+    Ok(exit::OK)
+}
+
+fn prune_older_than(store: &mut Store, keep: jiff::SignedDuration) -> Result<crate::store::prune::Pruned> {
+    let cutoff = jiff::Timestamp::now().checked_sub(keep).context("the retention reaches too far back")?;
+    Ok(store.prune(&cutoff.round(jiff::Unit::Second)?.to_string())?)
+}
+
+/// `scan` in a loop for containers: errors of one round are reported and
+/// the loop goes on, except bad input (exit 2 before any cloud call would
+/// fail the same way every time).
+fn watch(args: WatchArgs) -> Result<u8> {
+    let every = Duration::try_from(args.every).context("--every")?;
+    let jitter = match args.jitter {
+        Some(j) => Duration::try_from(j).context("--jitter")?,
+        None => every / 10,
+    };
+    let mut round: u32 = 0;
+    let mut last: u8;
+    loop {
+        round += 1;
+        match scan(args.scan.clone()) {
+            Ok(code) => last = code,
+            Err(e) if round == 1 => return Err(e),
+            Err(e) => {
+                log::error(&format!("scan {round} failed: {e:#}; trying again at the next interval"));
+                last = exit::ERROR;
+            }
+        }
+        if last == exit::INTERRUPTED || args.times.is_some_and(|t| round >= t) {
+            return Ok(last);
+        }
+        let wait = every + jitter.mul_f64(random_fraction());
+        if wait_or_interrupt(wait) {
+            return Ok(exit::INTERRUPTED);
+        }
+    }
+}
+
+/// A fraction in [0, 1) from the clock; jitter needs no better randomness.
+fn random_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// Sleep for `wait`; true when Ctrl-C came first.
+fn wait_or_interrupt(wait: Duration) -> bool {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        std::thread::sleep(wait);
+        return false;
+    };
+    rt.block_on(async {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => false,
+            _ = tokio::signal::ctrl_c() => true,
+        }
+    })
 }
 
 fn validate(args: ValidateArgs) -> Result<u8> {
@@ -243,10 +396,10 @@ fn validate(args: ValidateArgs) -> Result<u8> {
     let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     for entry in policy.expired_allow_entries(today) {
         let expired = entry.expires.map(|d| d.to_string()).unwrap_or_default();
-        eprintln!(
-            "warning: {}: allow entry {:?} expired on {expired}; it no longer applies",
+        log::warning(&format!(
+            "{}: allow entry {:?} expired on {expired}; it no longer applies",
             entry.origin, entry.reason
-        );
+        ));
     }
     let disabled: Vec<&str> = rules::RULES.iter().map(|r| r.id()).filter(|id| !policy.is_enabled(id)).collect();
     println!(
@@ -304,7 +457,7 @@ fn lock_database(db: &Path, wait: bool) -> Result<File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) if wait => {
-            eprintln!("waiting for another snapaudit scan of {} to finish", db.display());
+            log::notice(&format!("waiting for another snapaudit scan of {} to finish", db.display()));
             file.lock().with_context(|| format!("locking {}", lock_path.display()))?;
             Ok(file)
         }
@@ -321,12 +474,16 @@ fn output_format(chosen: Option<Format>) -> Format {
     chosen.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Jsonl })
 }
 
+fn list_format(chosen: Option<ListFormat>) -> ListFormat {
+    chosen.unwrap_or(if std::io::stdout().is_terminal() { ListFormat::Table } else { ListFormat::Jsonl })
+}
+
 fn now() -> String {
     jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// Flags whose value is a secret, never stored or printed.
-const SECRET_FLAGS: &[&str] = &["--external-id"];
+const SECRET_FLAGS: &[&str] = &["--external-id", "--notify"];
 
 /// The arguments as typed, for `history`, secrets replaced. (Endpoint URLs
 /// with credentials in them are refused, so they need no redaction.)

@@ -14,6 +14,9 @@ use crate::report::Format;
     about = "Audit cloud snapshots: who can restore them, and what changed since the last scan"
 )]
 pub struct Cli {
+    /// How errors and warnings are written on stderr.
+    #[arg(long, value_enum, global = true, default_value = "text", env = "SNAPAUDIT_LOG_FORMAT")]
+    pub log_format: crate::log::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -24,6 +27,14 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// List the scans stored in the baseline, newest first.
     History(HistoryArgs),
+    /// Reports from the baseline alone (no cloud calls): shared snapshots,
+    /// changes, findings.
+    Report(ReportArgs),
+    /// Remove scans older than a period from the baseline, never the latest
+    /// complete listing of a scope.
+    Prune(PruneArgs),
+    /// Scan again and again (containers): every --every, with jitter.
+    Watch(Box<WatchArgs>),
     /// Check policy files without touching any cloud.
     Validate(ValidateArgs),
     /// List the detection rules: id, kind, default severity, MITRE techniques.
@@ -31,6 +42,95 @@ pub enum Command {
     /// Print the read-only actions a scan needs: an AWS IAM policy document,
     /// or (--provider azure) an Azure custom role definition.
     Permissions(PermissionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
+    pub db: PathBuf,
+    /// Keep scans that started within this period (e.g. 90d). Default: the
+    /// policy's `retention`.
+    #[arg(long, value_parser = parse_period)]
+    pub keep: Option<jiff::SignedDuration>,
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between scans, e.g. 15m, 1h.
+    #[arg(long, value_parser = parse_period)]
+    pub every: jiff::SignedDuration,
+    /// Up to this much is added to each wait at random, so many watchers do
+    /// not call the APIs at the same moment. Default: a tenth of --every.
+    #[arg(long, value_parser = parse_period)]
+    pub jitter: Option<jiff::SignedDuration>,
+    /// Stop after this many scans (default: until stopped).
+    #[arg(long)]
+    pub times: Option<u32>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub kind: ReportKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportKind {
+    /// Every snapshot shared outside its account or public, each grantee
+    /// marked trusted / organization / external / public: the compliance report.
+    Shared {
+        #[command(flatten)]
+        common: ReportCommon,
+        /// The scan to report on (`snapaudit history`). Default: the latest.
+        #[arg(long, value_name = "SCAN")]
+        as_of: Option<i64>,
+    },
+    /// Changes of the scans in a period.
+    Changes {
+        #[command(flatten)]
+        common: ReportCommon,
+        /// How far back: e.g. 24h, 7d, 90d.
+        #[arg(long, default_value = "7d", value_parser = parse_period)]
+        since: jiff::SignedDuration,
+    },
+    /// Findings of a scan by status.
+    Findings {
+        #[command(flatten)]
+        common: ReportCommon,
+        /// Statuses to list, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "new,open", value_parser = parse_status)]
+        status: Vec<crate::model::Status>,
+        #[arg(long, value_name = "SCAN")]
+        as_of: Option<i64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportCommon {
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
+    pub db: PathBuf,
+    /// Default: table on a terminal, jsonl otherwise (`json` is accepted).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::ListFormat>,
+    /// Write to this file instead of stdout (atomically, owner-only); the
+    /// format comes from --format or the extension.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Policy whose trusted accounts mark grantees as trusted.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+}
+
+fn parse_period(s: &str) -> Result<jiff::SignedDuration, String> {
+    crate::rules::policy::parse_duration(s).ok_or_else(|| format!("{s:?} is not a period like 24h, 7d or 90d"))
+}
+
+fn parse_status(s: &str) -> Result<crate::model::Status, String> {
+    crate::model::Status::parse(s).ok_or_else(|| format!("{s:?} is not a status (new, open, resolved, suppressed)"))
 }
 
 #[derive(Debug, Args)]
@@ -45,7 +145,7 @@ pub enum ProviderArg {
     Azure,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("role_targets").args(["accounts", "org"]).multiple(true)))]
 pub struct ScanArgs {
     /// Scan AWS (the default when neither --aws nor --azure is given).
@@ -109,6 +209,19 @@ pub struct ScanArgs {
     /// Output format. Default: table on a terminal, jsonl otherwise.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Also write the report to a file, atomically and owner-only:
+    /// `FORMAT=PATH` or a path whose extension names the format
+    /// (.html, .csv, .jsonl, .ocsf.json, .txt). Repeat for several.
+    #[arg(long = "output", value_name = "[FORMAT=]PATH")]
+    pub outputs: Vec<crate::report::Output>,
+    /// Post new findings (status `new`) as JSON, with Slack-compatible
+    /// `text`, to this webhook. A secret: never printed or stored.
+    #[arg(long, env = "SNAPAUDIT_NOTIFY_URL", hide_env_values = true, value_name = "URL")]
+    pub notify: Option<String>,
+    /// Print nothing on stdout (files from --output are still written;
+    /// errors still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Exit 1 when a new or open finding is at or above this severity.
     #[arg(long, value_enum, default_value = "high")]
     pub fail_on: FailOn,
@@ -139,7 +252,7 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<crate::report::ListFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod collect;
+pub mod log;
 pub mod model;
 pub mod report;
 pub mod rules;

@@ -8,10 +8,11 @@ use snapaudit::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    snapaudit::log::set_format(cli.log_format);
     match app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            snapaudit::log::error(&format!("{e:#}"));
             ExitCode::from(exit::ERROR)
         }
     }

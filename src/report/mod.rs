@@ -3,8 +3,15 @@
 //! One file per format, each a [`Sink`]; every format carries the same
 //! changes, findings and coverage.
 
+pub mod baseline;
+mod csv;
+pub mod html;
 mod jsonl;
+mod listing;
+mod ocsf;
+pub mod output;
 mod table;
+pub mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
@@ -13,7 +20,12 @@ use serde::Serialize;
 
 use crate::model::{Change, Coverage, Finding, Scope, Severity, Status};
 
+pub use csv::{Csv, write_row as write_csv_row};
+pub use html::Html;
 pub use jsonl::JsonLines;
+pub use listing::{ListFormat, Listing};
+pub use ocsf::Ocsf;
+pub use output::{Output, write_atomically};
 pub use table::{Table, write_table};
 
 /// Output formats, chosen with `--format`.
@@ -23,12 +35,36 @@ pub enum Format {
     Table,
     /// One JSON object per line: {"type": ..., "data": {...}}.
     Jsonl,
+    /// One row per finding (RFC 4180).
+    Csv,
+    /// OCSF 1.1 Detection Findings (class 2004), one per line.
+    Ocsf,
+    /// One self-contained page.
+    Html,
+}
+
+impl Format {
+    /// The format a file name suggests: `.csv`, `.html`, `.ocsf.json`,
+    /// `.jsonl`/`.json`, `.txt`.
+    pub fn from_extension(path: &std::path::Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        Some(match () {
+            _ if name.ends_with(".ocsf.json") || name.ends_with(".ocsf") => Format::Ocsf,
+            _ if name.ends_with(".csv") => Format::Csv,
+            _ if name.ends_with(".html") || name.ends_with(".htm") => Format::Html,
+            _ if name.ends_with(".jsonl") || name.ends_with(".json") => Format::Jsonl,
+            _ if name.ends_with(".txt") => Format::Table,
+            _ => return None,
+        })
+    }
 }
 
 /// Everything one scan reports.
 pub struct ScanReport<'a> {
     /// The scan's id in the baseline.
     pub scan_id: i64,
+    /// When the scan started (RFC 3339, UTC).
+    pub started_at: &'a str,
     pub snapshot_count: usize,
     pub changes: &'a [Change],
     pub findings: &'a [Finding],
@@ -105,9 +141,13 @@ pub trait Sink {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()>;
 }
 
-pub fn sink_for(format: Format) -> Box<dyn Sink> {
+/// The writer of `format`; `terminal` allows colour in the table.
+pub fn sink_for(format: Format, terminal: bool) -> Box<dyn Sink> {
     match format {
-        Format::Table => Box::new(Table),
+        Format::Table => Box::new(Table { colour: terminal && std::env::var_os("NO_COLOR").is_none() }),
         Format::Jsonl => Box::new(JsonLines),
+        Format::Csv => Box::new(Csv),
+        Format::Ocsf => Box::new(Ocsf),
+        Format::Html => Box::new(Html),
     }
 }

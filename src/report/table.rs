@@ -6,7 +6,35 @@ use std::io::{self, Write};
 use super::{ScanReport, Sink};
 use crate::model::{Finding, Provider, Severity, Status};
 
-pub struct Table;
+/// `colour`: severity in colour, for a terminal only (never in files, and
+/// not when `NO_COLOR` is set).
+pub struct Table {
+    pub colour: bool,
+}
+
+/// ANSI colour of a severity label.
+fn colour_of(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "CRITICAL" => "\x1b[1;31m",
+        "HIGH" => "\x1b[31m",
+        "MEDIUM" => "\x1b[33m",
+        "LOW" => "\x1b[36m",
+        _ => return None,
+    })
+}
+
+/// Colour the severity that starts each line of a findings table.
+fn coloured(table: &str) -> String {
+    let mut out = String::with_capacity(table.len());
+    for line in table.split_inclusive('\n') {
+        let label = line.split(' ').next().unwrap_or_default();
+        match colour_of(label) {
+            Some(code) => out.push_str(&format!("{code}{label}\x1b[0m{}", &line[label.len()..])),
+            None => out.push_str(line),
+        }
+    }
+    out
+}
 
 impl Sink for Table {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
@@ -40,14 +68,17 @@ impl Sink for Table {
                     message,
                 ]
             });
+            let mut buffer = Vec::new();
             write_table(
-                out,
+                &mut buffer,
                 &[
                     "SEVERITY", "SCORE", "STATUS", "RULE", "SERVICE", "ACCOUNT", "REGION", "SUBJECT", "GRANTEES",
                     "MESSAGE",
                 ],
                 rows,
             )?;
+            let text = String::from_utf8_lossy(&buffer);
+            out.write_all(if self.colour { coloured(&text) } else { text.into_owned() }.as_bytes())?;
             writeln!(out)?;
         }
         if !report.changes.is_empty() {
@@ -145,4 +176,14 @@ pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: impl Iterator<It
         print(out, row.iter().map(String::as_str).collect())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod colour_tests {
+    #[test]
+    fn only_the_severity_label_is_coloured() {
+        let table = "SEVERITY  RULE\nCRITICAL  public-share\nINFO      new-snapshot\n";
+        let out = super::coloured(table);
+        assert_eq!(out, "SEVERITY  RULE\n\x1b[1;31mCRITICAL\x1b[0m  public-share\nINFO      new-snapshot\n");
+    }
 }

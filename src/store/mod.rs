@@ -4,7 +4,9 @@
 
 pub mod diff;
 mod migrations;
+pub mod prune;
 mod read;
+pub mod reports;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -101,7 +101,7 @@ impl Store {
         Ok(out)
     }
 
-    fn finding_from_row(&self, row: &Row<'_>) -> Result<Finding, StoreError> {
+    pub(super) fn finding_from_row(&self, row: &Row<'_>) -> Result<Finding, StoreError> {
         let get = |e| self.err(e);
         let list = |i: usize, column: &'static str| -> Result<Vec<String>, StoreError> {
             let text: String = row.get(i).map_err(get)?;
@@ -127,7 +127,7 @@ impl Store {
         })
     }
 
-    fn scope_from_row(&self, row: &Row<'_>) -> Result<Scope, StoreError> {
+    pub(super) fn scope_from_row(&self, row: &Row<'_>) -> Result<Scope, StoreError> {
         let text = |i: usize| row.get::<_, String>(i).map_err(|e| self.err(e));
         let (provider, service) = (text(0)?, text(1)?);
         Ok(Scope {
@@ -138,7 +138,7 @@ impl Store {
         })
     }
 
-    fn snapshot_from_row(&self, row: &Row<'_>) -> Result<Snapshot, StoreError> {
+    pub(super) fn snapshot_from_row(&self, row: &Row<'_>) -> Result<Snapshot, StoreError> {
         let get = |e| self.err(e);
         let tags: String = row.get(12).map_err(get)?;
         let grantees: String = row.get(13).map_err(get)?;
@@ -166,7 +166,7 @@ impl Store {
         })
     }
 
-    fn bad(&self, column: &'static str, value: String) -> StoreError {
+    pub(super) fn bad(&self, column: &'static str, value: String) -> StoreError {
         StoreError::BadValue { path: self.path.clone(), column, value }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod arm;
 pub mod proxy;
+pub mod receiver;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

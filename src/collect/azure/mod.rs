@@ -190,11 +190,11 @@ async fn list_subscription(
             for item in page {
                 let mapped = item.into_snapshot(subscription);
                 if !mapped.unknown.is_empty() {
-                    eprintln!(
-                        "warning: {}: unrecognised {} (kept as given; exposure unknown)",
+                    crate::log::warning(&format!(
+                        "{}: unrecognised {} (kept as given; exposure unknown)",
                         mapped.snapshot.id,
                         mapped.unknown.join(", ")
-                    );
+                    ));
                     unknown.entry(mapped.snapshot.scope.region.clone()).or_default().push(mapped.snapshot.id.clone());
                 }
                 snapshots.push(mapped.snapshot);

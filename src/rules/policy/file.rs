@@ -14,6 +14,7 @@ pub struct PolicyFile {
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<String>,
+    pub retention: Option<String>,
     #[serde(default)]
     pub rules: RulesFile,
     #[serde(default)]

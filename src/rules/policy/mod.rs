@@ -32,6 +32,9 @@ pub struct Policy {
     /// How long an event finding (a burst, a deletion, a new share) stays
     /// `open` after the scan that saw it.
     pub events_open_for: SignedDuration,
+    /// Scans older than this are pruned after each scan (`retention`);
+    /// `None` keeps everything.
+    pub retention: Option<SignedDuration>,
     /// `enabled` / `severity` per rule id, where a file stated them.
     pub switches: BTreeMap<&'static str, RuleSwitch>,
     pub bulk_creation: BulkCreation,
@@ -81,6 +84,7 @@ impl Default for Policy {
             trust_organization: true,
             quiet_backup_tooling: true,
             events_open_for: SignedDuration::from_hours(7 * 24),
+            retention: None,
             switches: BTreeMap::new(),
             bulk_creation: BulkCreation { threshold: 5, window: SignedDuration::from_hours(24) },
             bulk_deletion_threshold: 5,
@@ -158,6 +162,7 @@ struct Layer {
     trust_organization: Option<bool>,
     quiet_backup_tooling: Option<bool>,
     events_open_for: Option<SignedDuration>,
+    retention: Option<SignedDuration>,
     switches: Vec<(&'static str, RuleSwitch)>,
     bulk_threshold: Option<usize>,
     bulk_window: Option<SignedDuration>,
@@ -191,6 +196,9 @@ impl Policy {
         set(&mut self.trust_organization, layer.trust_organization);
         set(&mut self.quiet_backup_tooling, layer.quiet_backup_tooling);
         set(&mut self.events_open_for, layer.events_open_for);
+        if layer.retention.is_some() {
+            self.retention = layer.retention;
+        }
         for (rule, switch) in layer.switches {
             let current = self.switches.entry(rule).or_default();
             current.enabled = switch.enabled.or(current.enabled);
@@ -318,6 +326,7 @@ impl Validator<'_> {
             trust_organization: file.trust_organization,
             quiet_backup_tooling: file.quiet_backup_tooling,
             events_open_for: file.events_open_for.as_deref().and_then(|d| self.duration(d, "events_open_for")),
+            retention: file.retention.as_deref().and_then(|d| self.duration(d, "retention")),
             ..Layer::default()
         };
         let r = file.rules;
@@ -467,7 +476,8 @@ fn is_account_id(s: &str) -> bool {
 }
 
 /// `30s`, `15m`, `24h`, `7d`: a whole number and one unit.
-fn parse_duration(text: &str) -> Option<SignedDuration> {
+/// `90s`, `15m`, `24h`, `7d`: a positive whole number and a unit.
+pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     let text = text.trim();
     let unit = text.chars().last()?;
     let n: i64 = text[..text.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;

@@ -1,0 +1,68 @@
+//! Lists read from the baseline (`history`, `report shared|changes|findings`)
+//! in any of four formats, from one description: headers and rows for people,
+//! JSON records for machines.
+
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use super::{html, write_csv_row, write_table};
+
+/// `--format` of `history` and `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    /// One `{"type": ..., "data": {...}}` object per line, then a summary.
+    #[value(alias = "json")]
+    Jsonl,
+    Csv,
+    Html,
+}
+
+pub struct Listing {
+    /// The JSON record type, e.g. `shared_snapshot`.
+    pub kind: &'static str,
+    pub title: String,
+    /// When the data was taken (the scan's start), for the page header.
+    pub as_of: String,
+    pub summary: Vec<(&'static str, String)>,
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+    pub records: Vec<Value>,
+    /// (scan, shared, public) per recent scan, drawn in the HTML.
+    pub trend: Vec<(i64, usize, usize)>,
+}
+
+impl Listing {
+    pub fn write(&self, format: ListFormat, out: &mut dyn Write) -> io::Result<()> {
+        match format {
+            ListFormat::Table => {
+                write_table(out, &self.headers, self.rows.iter().cloned())?;
+                let figures: Vec<String> = self.summary.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                writeln!(out, "\n{}", figures.join("; "))
+            }
+            ListFormat::Jsonl => {
+                for record in &self.records {
+                    serde_json::to_writer(&mut *out, &json!({ "type": self.kind, "data": record }))?;
+                    out.write_all(b"\n")?;
+                }
+                let summary: serde_json::Map<String, Value> =
+                    self.summary.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+                serde_json::to_writer(&mut *out, &json!({ "type": "summary", "data": summary }))?;
+                out.write_all(b"\n")
+            }
+            ListFormat::Csv => {
+                write_csv_row(out, self.headers.iter().copied())?;
+                for row in &self.rows {
+                    write_csv_row(out, row.iter().map(String::as_str))?;
+                }
+                Ok(())
+            }
+            ListFormat::Html => {
+                let mut body = html::chart(&self.trend);
+                body.push_str(&html::table(self.kind, &self.headers, &self.rows));
+                out.write_all(html::page(&self.title, &self.as_of, &self.summary, &body).as_bytes())
+            }
+        }
+    }
+}
