@@ -13,13 +13,9 @@ fn scan(dir: &TempDir, server: &ArmServer, extra: &[&str]) -> Run {
 }
 
 fn scan_with_token(dir: &TempDir, server: &ArmServer, extra: &[&str], token: &str) -> Run {
-    let mut args = vec!["scan", "--azure", "--azure-endpoint", &server.url, "--format", "jsonl", "--db"];
-    let db = dir.db();
-    args.push(db.to_str().unwrap());
+    let mut args = vec!["--format", "jsonl"];
     args.extend_from_slice(extra);
-    let run = snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(token))]);
-    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "token leaked: {run:?}");
-    run
+    server.run(dir, &["scan"], &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(token))])
 }
 
 /// The snapshot's name: the last segment of its (lower-cased) ARM id.

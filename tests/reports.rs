@@ -7,8 +7,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::arm::{ArmServer, SUB_A, TOKEN};
-use common::{Moto, Run, TempDir, ec2, runtime, seed_snapshots, share, snapaudit, snapaudit_with};
+use common::arm::{ArmServer, SUB_A};
+use common::{Moto, Run, TempDir, ec2, runtime, seed_snapshots, share, snapaudit};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 
@@ -81,7 +81,6 @@ fn every_scan_format_matches_its_golden_output() {
     server.state.set_property(SUB_A, "mySnapshot1", "networkAccessPolicy", Some("AllowAll"));
     server.state.set_property(SUB_A, "mySnapshot1", "dataAccessAuthMode", Some("AzureActiveDirectory"));
     let dir = TempDir::new();
-    let db = dir.db();
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let path = |name: &str| out.join(name).to_str().unwrap().to_owned();
@@ -92,12 +91,11 @@ fn every_scan_format_matches_its_golden_output() {
         path("scan.ocsf.json"),
         path("scan.html"),
     ];
-    let mut args: Vec<&str> = vec!["scan", "--azure", "--azure-endpoint", &server.url, "--subscription", SUB_A];
-    args.extend(["--db", db.to_str().unwrap(), "--quiet"]);
+    let mut args: Vec<&str> = vec!["--subscription", SUB_A, "--quiet"];
     for o in &outputs {
         args.extend(["--output", o.as_str()]);
     }
-    let run = snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN))]);
+    let run = server.run(&dir, &["scan"], &args, &[]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.is_empty(), "--quiet prints nothing: {}", run.stdout);
 
@@ -278,22 +276,11 @@ fn new_findings_reach_the_webhook_once_with_retries_and_the_url_stays_secret() {
     let dir = TempDir::new();
     let db = dir.db();
     let scan = |dir: &TempDir| {
-        snapaudit_with(
-            dir.path(),
-            None,
-            &[
-                "scan",
-                "--azure",
-                "--azure-endpoint",
-                &server.url,
-                "--subscription",
-                SUB_A,
-                "--format",
-                "jsonl",
-                "--db",
-                db.to_str().unwrap(),
-            ],
-            &[("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN)), ("SNAPAUDIT_NOTIFY_URL", Some(&hook))],
+        server.run(
+            dir,
+            &["scan"],
+            &["--subscription", SUB_A, "--format", "jsonl"],
+            &[("SNAPAUDIT_NOTIFY_URL", Some(&hook))],
         )
     };
     let first = scan(&dir);

@@ -5,15 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::arm::{ArmServer, SUB_A, SUB_B, TOKEN};
+use common::arm::{ArmServer, SUB_A, SUB_B};
 use common::{Run, TempDir, snapaudit_with};
 
 fn azure(dir: &TempDir, server: &ArmServer, command: &[&str]) -> Run {
-    let db = dir.db();
-    let mut args: Vec<&str> = command.to_vec();
-    args.extend(["--azure", "--azure-endpoint", &server.url, "--format", "jsonl", "--fail-on", "none"]);
-    args.extend(["--db", db.to_str().unwrap()]);
-    snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN))])
+    server.run(dir, command, &["--format", "jsonl", "--fail-on", "none"], &[])
 }
 
 fn scan_ids(dir: &TempDir) -> Vec<i64> {

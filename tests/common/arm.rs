@@ -139,6 +139,26 @@ pub struct ArmServer {
 }
 
 impl ArmServer {
+    /// `snapaudit COMMAND --azure` against this server, with its token, the
+    /// baseline at `dir`'s default database, then `extra` and `env`.
+    pub fn run(
+        &self,
+        dir: &super::TempDir,
+        command: &[&str],
+        extra: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> super::Run {
+        let db = dir.db();
+        let mut args: Vec<&str> = command.to_vec();
+        args.extend(["--azure", "--azure-endpoint", &self.url, "--db", db.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let mut all_env = vec![("SNAPAUDIT_AZURE_TOKEN", Some(TOKEN))];
+        all_env.extend_from_slice(env);
+        let run = super::snapaudit_with(dir.path(), None, &args, &all_env);
+        assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "token leaked: {run:?}");
+        run
+    }
+
     pub fn start() -> ArmServer {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let state = Arc::new(ArmState::default());
