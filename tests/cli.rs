@@ -105,6 +105,24 @@ fn a_corrupt_database_is_reported_and_never_overwritten() {
     let run = snapaudit(dir.path(), Some(&nowhere()), &["scan"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(std::fs::read(dir.db()).unwrap(), header);
+
+    // A real baseline cut in half (a copy interrupted, a full disk): the same.
+    std::fs::remove_file(dir.db()).unwrap();
+    let server = common::arm::ArmServer::start();
+    server.state.add_examples(common::arm::SUB_A);
+    let first = server.run(&dir, &["scan"], &[], &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let whole = std::fs::read(dir.db()).unwrap();
+    assert!(whole.len() > 8192);
+    let half = whole[..whole.len() / 2].to_vec();
+    std::fs::write(dir.db(), &half).unwrap();
+    for extra in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{extra}", dir.db().display()));
+    }
+    let run = server.run(&dir, &["scan"], &[], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("truncated"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.db()).unwrap(), half, "the file must be untouched");
 }
 
 #[test]
