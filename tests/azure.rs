@@ -143,6 +143,12 @@ fn a_failing_subscription_is_a_coverage_gap_never_a_deletion() {
     assert_eq!(first.code, 0, "{first:?}");
     assert_eq!(first.summary()["snapshots"], 11);
     assert!(server.state.requests().iter().any(|r| r.starts_with("/subscriptions?")));
+    // Only reads, and only the actions `permissions --provider azure` lists.
+    assert_eq!(server.state.non_get_requests(), 0);
+    let documented = common::snapaudit(dir.path(), None, &["permissions", "--provider", "azure"]).stdout;
+    for action in server.state.actions() {
+        assert!(documented.contains(action), "{action} is not in the documented role");
+    }
 
     server.state.set(|f| {
         f.forbidden.insert(SUB_B.into());

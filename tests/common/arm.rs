@@ -51,6 +51,8 @@ pub struct ArmState {
     /// built page by page (for scale tests; nothing is held).
     generated: Mutex<BTreeMap<String, usize>>,
     requests: Mutex<Vec<String>>,
+    /// Requests with any method but GET (a collector must only read).
+    non_get: Mutex<u64>,
     /// Requests answered 429, 500 or with a cut body.
     faulted: Mutex<u64>,
 }
@@ -63,6 +65,22 @@ impl ArmState {
     /// Every request path (with query) seen, in order.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    pub fn non_get_requests(&self) -> u64 {
+        *self.non_get.lock().unwrap()
+    }
+
+    /// The RBAC action each request needed, as the collector declares them.
+    pub fn actions(&self) -> std::collections::BTreeSet<&'static str> {
+        self.requests()
+            .iter()
+            .map(|r| match r.split('?').next().unwrap_or_default().trim_matches('/').split('/').count() {
+                1 => "Microsoft.Resources/subscriptions/read",
+                5 if r.contains("/providers/Microsoft.Compute/snapshots") => "Microsoft.Compute/snapshots/read",
+                _ => panic!("a request the collector does not declare: {r}"),
+            })
+            .collect()
     }
 
     pub fn faulted(&self) -> u64 {
@@ -185,6 +203,10 @@ impl ArmServer {
 fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     state.requests.lock().unwrap().push(path_and_query.clone());
+    if req.method() != hyper::Method::GET {
+        *state.non_get.lock().unwrap() += 1;
+        return error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The test server serves reads only.");
+    }
     let authorized =
         req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
     if !authorized {
