@@ -282,11 +282,15 @@ fn bad_command_lines_name_the_problem_and_write_nothing() {
         (&["scan", "--fail-on", "severe"], "severe"),
         (&["scan", "--max-concurrency", "0"], "--max-concurrency"),
         (&["scan", "--endpoint-url", "http://10.1.2.3:5000"], "--allow-insecure-endpoint"),
+        (&["scan", "--output", "no-such-folder/r.html"], "does not exist"),
+        (&["scan", "--output", "report"], "html=report"),
+        (&["scan", "--notify", "http://10.9.9.9/hooks/secret-path"], "--notify"),
     ];
     for (args, expect) in cases {
         let run = snapaudit(dir.path(), Some(&nowhere()), args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert!(run.stderr.contains(expect), "{args:?}: expected {expect:?} in {}", run.stderr);
+        assert!(!run.stderr.contains("secret-path"), "a webhook URL is a secret: {}", run.stderr);
     }
     assert!(!dir.db().exists(), "nothing written");
 }

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::baseline::prune_older_than;
 use super::{command_line, exit, load_policies, lock_database, now, output_format};
@@ -120,8 +120,9 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         show_suppressed: args.show_suppressed,
     };
     for output in &args.outputs {
-        write_atomically(&output.path, |w| sink_for(output.format, false).write_scan(&report, w))
-            .with_context(|| format!("writing {}", output.path.display()))?;
+        write_atomically(&output.path, |w| sink_for(output.format, false).write_scan(&report, w)).with_context(
+            || format!("writing {} (the scan itself is saved as scan {scan_id})", output.path.display()),
+        )?;
     }
     if !args.quiet {
         let mut stdout = std::io::stdout().lock();
@@ -131,10 +132,15 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
             .context("writing the report")?;
         stdout.flush().ok();
     }
+    // The scan is saved by now: a prune that fails is a warning, never exit 2
+    // (which promises that nothing was written).
     if let Some(keep) = policy.retention {
-        let pruned = prune_older_than(&mut store, keep)?;
-        if pruned.scans > 0 && !args.quiet {
-            log::notice(&format!("retention {keep:#}: pruned {} old scan(s)", pruned.scans));
+        match prune_older_than(&mut store, keep) {
+            Ok(pruned) if pruned.scans > 0 && !args.quiet => {
+                log::notice(&format!("retention {keep:#}: pruned {} old scan(s)", pruned.scans));
+            }
+            Ok(_) => {}
+            Err(e) => log::warning(&format!("retention {keep:#}: pruning failed: {e:#}; the scan is saved")),
         }
     }
     if let Some(url) = args.notify.clone().map(WebhookUrl::new)
@@ -225,6 +231,12 @@ fn check_locally(args: &ScanArgs) -> Result<()> {
         // The URL is a secret: the error names the flag, not the value.
         check_endpoint(url, args.allow_insecure_endpoint)
             .map_err(|e| anyhow!("--notify: {}", e.to_string().replace(url.as_str(), "<redacted>")))?;
+    }
+    for output in &args.outputs {
+        let folder = output.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !folder.is_dir() {
+            bail!("--output {}: the folder {} does not exist", output.path.display(), folder.display());
+        }
     }
     if args.azure {
         let env = |name: &str| std::env::var(name).ok();
