@@ -40,14 +40,24 @@ impl Sink for Table {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
         let s = report.summary();
         let listed: Vec<&Finding> = report.listed_findings().collect();
-        let sections = [
-            ("FINDINGS", listed.iter().filter(|f| f.status.is_active()).copied().collect::<Vec<_>>()),
-            (
-                "RESOLVED SINCE THE PREVIOUS SCAN",
-                listed.iter().filter(|f| f.status == Status::Resolved).copied().collect(),
-            ),
-            ("SUPPRESSED (expected work)", listed.iter().filter(|f| f.status == Status::Suppressed).copied().collect()),
-        ];
+        // New and open findings grouped by severity, most severe first; then
+        // what resolved and what is expected work.
+        let mut sections: Vec<(String, Vec<&Finding>)> = Severity::ALL
+            .iter()
+            .map(|sev| {
+                let group: Vec<&Finding> =
+                    listed.iter().filter(|f| f.status.is_active() && f.severity == *sev).copied().collect();
+                (format!("FINDINGS: {} ({})", sev.as_str().to_uppercase(), group.len()), group)
+            })
+            .collect();
+        sections.push((
+            "RESOLVED SINCE THE PREVIOUS SCAN".into(),
+            listed.iter().filter(|f| f.status == Status::Resolved).copied().collect(),
+        ));
+        sections.push((
+            "SUPPRESSED (expected work)".into(),
+            listed.iter().filter(|f| f.status == Status::Suppressed).copied().collect(),
+        ));
         for (title, findings) in sections.iter().filter(|(_, f)| !f.is_empty()) {
             writeln!(out, "{title}")?;
             let rows = findings.iter().map(|f| {
