@@ -117,6 +117,16 @@ fn a_sas_export_is_found_then_resolved_once_it_ends() {
     shares.sort();
     assert_eq!(shares, [("mysnapshot".into(), "any-network".into()), ("mysnapshot".into(), "sas-export".into())]);
 
+    // The compliance report names the exposure kinds.
+    let shared = common::snapaudit(dir.path(), None, &["report", "shared", "--format", "json"]);
+    let kinds: Vec<String> = shared
+        .records("shared_snapshot")
+        .iter()
+        .flat_map(|r| r["grantees"].as_array().unwrap().clone())
+        .map(|g| g["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["export-url", "any-network"], "{shared:?}");
+
     // The export ends (revoke-access); the network stays open.
     server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("Unattached"));
     let revoked = scan(&dir, &server, &["--subscription", SUB_A]);
