@@ -219,3 +219,23 @@ fn a_region_that_does_not_exist_is_refused_before_any_scan() {
         !dir.db().exists() || snapaudit(dir.path(), None, &["history", "--format", "jsonl"]).records("scan").is_empty()
     );
 }
+
+/// A well-formed region name the account does not have (a typo such as
+/// `us-east-7`) is exit 2 naming it and the regions that exist, before any
+/// listing, and nothing is written: a silently empty region would later read
+/// as "every snapshot deleted".
+#[test]
+fn a_region_the_account_does_not_have_is_named_and_nothing_is_written() {
+    let (moto, dir) = (Moto::start(), TempDir::new());
+    let run = snapaudit(dir.path(), Some(&moto.url), &["scan", "--region", "us-east-1", "--region", "us-east-7"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("unknown region(s) us-east-7"), "{}", run.stderr);
+    assert!(run.stderr.contains("us-west-2"), "the regions that exist are listed: {}", run.stderr);
+    let db = dir.db();
+    let scans: i64 = if db.exists() {
+        rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM scans", [], |r| r.get(0)).unwrap()
+    } else {
+        0
+    };
+    assert_eq!(scans, 0, "nothing written");
+}

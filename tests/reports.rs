@@ -314,3 +314,85 @@ fn new_findings_reach_the_webhook_once_with_retries_and_the_url_stays_secret() {
         conn.query_row("SELECT count(*) FROM scans WHERE command LIKE '%hook-secret%'", [], |r| r.get(0)).unwrap();
     assert_eq!(leaked, 0);
 }
+
+fn rule_subject_severity(f: &serde_json::Value) -> (String, String, String) {
+    let field = |k: &str| f[k].as_str().unwrap().to_owned();
+    (field("rule"), field("subject"), field("severity"))
+}
+
+/// `notify:` in the policy: the URL comes from the file it names (relative to
+/// the policy), only new findings at or above `min_severity` are posted, and
+/// neither the URL nor a refused `notify.url` is ever printed.
+#[test]
+fn the_policy_names_the_webhook_file_and_a_severity_floor() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("ActiveSAS"));
+    let receiver = common::receiver::Receiver::start(&[]);
+    let dir = TempDir::new();
+    let url_file = dir.path().join("webhook.url");
+    std::fs::write(&url_file, format!("{}/hooks/T9/policy-secret-Zx\n", receiver.url)).unwrap();
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let policy = dir.path().join("notify.yaml");
+    let scan = |dir: &TempDir, floor: &str| {
+        std::fs::write(&policy, format!("version: 1\nnotify:\n  url_file: webhook.url\n  min_severity: {floor}\n"))
+            .unwrap();
+        server.run(dir, &["scan"], &["--subscription", SUB_A, "--format", "jsonl", "--policy", "notify.yaml"], &[])
+    };
+
+    // Each scan posts exactly its new findings at or above the floor.
+    let mut filtered_out = 0;
+    let mut check = |run: &common::Run, floor: &str| {
+        let rank = |s: &str| ["info", "low", "medium", "high", "critical"].iter().position(|r| *r == s).unwrap();
+        let new: Vec<(String, String, String)> =
+            run.records("finding").iter().filter(|f| f["status"] == "new").map(rule_subject_severity).collect();
+        assert!(!new.is_empty(), "{run:?}");
+        let expected: Vec<_> = new.iter().filter(|(_, _, sev)| rank(sev) >= rank(floor)).cloned().collect();
+        filtered_out += new.len() - expected.len();
+        let posted = receiver.requests();
+        if expected.is_empty() {
+            return posted.len();
+        }
+        let (path, body) = posted.last().unwrap();
+        assert_eq!(path, "/hooks/T9/policy-secret-Zx", "the URL from the file, trimmed");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut sent: Vec<_> = body["findings"].as_array().unwrap().iter().map(rule_subject_severity).collect();
+        let mut expected = expected;
+        sent.sort();
+        expected.sort();
+        assert_eq!(sent, expected, "floor {floor}");
+        posted.len()
+    };
+    let first = scan(&dir, "critical");
+    assert_eq!(check(&first, "critical"), 1, "{first:?}");
+    assert!(!first.stderr.contains("readable by others"), "{}", first.stderr);
+    // Exportable from any network: a new finding below critical.
+    server.state.set_property(SUB_A, "mySnapshot1", "networkAccessPolicy", Some("AllowAll"));
+    let second = scan(&dir, "critical");
+    assert_eq!(check(&second, "critical"), 1, "nothing new at or above critical: {second:?}");
+    server.state.set_property(SUB_A, "mySnapshot2", "networkAccessPolicy", Some("AllowAll"));
+    let third = scan(&dir, "medium");
+    assert_eq!(check(&third, "medium"), 2, "{third:?}");
+    assert!(filtered_out > 0, "a floor left something out");
+
+    // A file others may read is used, with a warning; a URL written into
+    // the policy itself is refused before any API call.
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loose = scan(&dir, "high");
+    assert!(loose.stderr.contains("readable by others; run `chmod 600"), "{}", loose.stderr);
+    std::fs::write(&policy, "version: 1\nnotify:\n  url: https://hooks.example/T1/inline-secret-Qw\n").unwrap();
+    let inline =
+        server.run(&dir, &["scan"], &["--subscription", SUB_A, "--format", "jsonl", "--policy", "notify.yaml"], &[]);
+    assert_eq!(inline.code, 2, "{inline:?}");
+    assert!(inline.stderr.contains("notify.url") && inline.stderr.contains("url_file"), "{}", inline.stderr);
+    std::fs::write(&policy, "version: 1\nnotify:\n  url_file: missing.url\n").unwrap();
+    let missing =
+        server.run(&dir, &["scan"], &["--subscription", SUB_A, "--format", "jsonl", "--policy", "notify.yaml"], &[]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("missing.url"), "{}", missing.stderr);
+    for run in [&first, &second, &third, &loose, &inline, &missing] {
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains("policy-secret") && !all.contains("inline-secret"), "{run:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Planted secrets (AWS secret key and session token, role external id,
-//! Azure token and client secret) never reach any output, error, or file a
-//! full run leaves behind: the database, its WAL and the lock file.
+//! Azure token, client secret and certificate key) never reach any output,
+//! error, or file a full run leaves behind: the database, its WAL and the
+//! lock file.
 
 mod common;
 
@@ -81,6 +82,26 @@ fn planted_secrets_never_reach_output_or_any_file() {
     assert_eq!(refused.code, 2, "{refused:?}");
     outputs.push(refused);
     outputs.push(snapaudit_with(dir.path(), None, &["history", "--db", db.to_str().unwrap()], env));
+    // A client certificate whose key does not match: refused before any
+    // sign-in request, naming the file, never showing the key.
+    let certificate = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azure-certificate/mismatched.pem");
+    let key_line = std::fs::read_to_string(certificate).unwrap().lines().nth(1).unwrap().to_owned();
+    let refused_certificate = snapaudit_with(
+        dir.path(),
+        None,
+        &["scan", "--azure", "--azure-credential", "environment", "--db", db.to_str().unwrap()],
+        &[
+            ("AZURE_TENANT_ID", Some("72f988bf-86f1-41af-91ab-2d7cd011db47")),
+            ("AZURE_CLIENT_ID", Some("00000000-0000-0000-0000-00000000c11d")),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", Some(certificate)),
+        ],
+    );
+    assert_eq!(refused_certificate.code, 2, "{refused_certificate:?}");
+    assert!(refused_certificate.stderr.contains("mismatched.pem"), "{}", refused_certificate.stderr);
+    assert!(refused_certificate.stderr.contains("matches its private key"), "{}", refused_certificate.stderr);
+    let shown = format!("{}{}", refused_certificate.stdout, refused_certificate.stderr);
+    assert!(!shown.contains(&key_line[..32]), "key material in {shown}");
+    outputs.push(refused_certificate);
 
     let secrets = [TEST_SECRET, SESSION_TOKEN, EXTERNAL_ID, TOKEN, AZURE_CLIENT_SECRET];
     for run in &outputs {

@@ -27,6 +27,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     // Everything that can be checked locally is checked before any API call.
     let policy = load_policies(&args.policies)?;
     check_locally(&args)?;
+    let webhook = webhook_url(&args, &policy)?;
     let scan_aws = args.aws || !args.azure;
     let _lock = lock_database(&args.db, args.wait)?;
     let mut store = Store::open(&args.db)?;
@@ -143,12 +144,12 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
             Err(e) => log::warning(&format!("retention {keep:#}: pruning failed: {e:#}; the scan is saved")),
         }
     }
-    if let Some(url) = args.notify.clone().map(WebhookUrl::new)
-        && let Some(body) = webhook::payload(scan_id, &findings)
+    if let Some(url) = &webhook
+        && let Some(body) = webhook::payload(scan_id, &findings, policy.notify.min_severity)
     {
-        match runtime.block_on(webhook::post(&url, &body, Duration::from_secs(1))) {
+        match runtime.block_on(webhook::post(url, &body, Duration::from_secs(1))) {
             Delivery::Failed { attempts, reason } => log::warning(&format!(
-                "the webhook (--notify) was not reached after {attempts} attempt(s): {reason}; the scan is saved"
+                "the webhook (notify) was not reached after {attempts} attempt(s): {reason}; the scan is saved"
             )),
             Delivery::Delivered { .. } | Delivery::NothingNew => {}
         }
@@ -217,6 +218,39 @@ fn wait_or_interrupt(wait: Duration) -> bool {
     })
 }
 
+/// The webhook: `--notify` / SNAPAUDIT_NOTIFY_URL, else the file named by
+/// the policy's `notify.url_file`. Checked before any API call; errors name
+/// the flag or the file, never the URL.
+fn webhook_url(args: &ScanArgs, policy: &rules::Policy) -> Result<Option<WebhookUrl>> {
+    let (url, origin) = match (&args.notify, &policy.notify.url_file) {
+        (Some(url), _) => (url.clone(), "--notify".to_owned()),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("notify.url_file {}: cannot read the webhook URL", file.display()))?;
+            warn_if_readable_by_others(file);
+            (text.trim().to_owned(), format!("notify.url_file {}", file.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    check_endpoint(&url, args.allow_insecure_endpoint)
+        .map_err(|e| anyhow!("{origin}: {}", e.to_string().replace(url.as_str(), "<redacted>")))?;
+    Ok(Some(WebhookUrl::new(url)))
+}
+
+/// A webhook URL is a credential: say so when others may read its file.
+fn warn_if_readable_by_others(file: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        log::warning(&format!(
+            "{} holds a webhook URL (a secret) but is readable by others; run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        ));
+    }
+}
+
 /// Endpoints and credential choices, checked before the lock, the database
 /// or any API call.
 fn check_locally(args: &ScanArgs) -> Result<()> {
@@ -226,11 +260,6 @@ fn check_locally(args: &ScanArgs) -> Result<()> {
     }
     if let Some(url) = &args.azure_endpoint {
         check_endpoint(url, args.allow_insecure_endpoint)?;
-    }
-    if let Some(url) = &args.notify {
-        // The URL is a secret: the error names the flag, not the value.
-        check_endpoint(url, args.allow_insecure_endpoint)
-            .map_err(|e| anyhow!("--notify: {}", e.to_string().replace(url.as_str(), "<redacted>")))?;
     }
     for output in &args.outputs {
         let folder = output.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));

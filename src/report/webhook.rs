@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::model::{Finding, Status};
+use crate::model::{Finding, Severity, Status};
 
 /// Attempts before giving up; waits 1, 2, 4 s between them (or what
 /// `Retry-After` asks, up to 30 s).
@@ -37,8 +37,10 @@ pub enum Delivery {
 }
 
 /// The message: `text` for Slack and chat tools, the findings for machines.
-pub fn payload(scan_id: i64, findings: &[Finding]) -> Option<serde_json::Value> {
-    let new: Vec<&Finding> = findings.iter().filter(|f| f.status == Status::New).collect();
+/// Only new findings at or above `min_severity` are sent.
+pub fn payload(scan_id: i64, findings: &[Finding], min_severity: Severity) -> Option<serde_json::Value> {
+    let new: Vec<&Finding> =
+        findings.iter().filter(|f| f.status == Status::New && f.severity >= min_severity).collect();
     if new.is_empty() {
         return None;
     }

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_identity::{
-    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, WorkloadIdentityCredential,
+    ClientAssertionCredential, ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+    WorkloadIdentityCredential,
 };
 
+use super::certificate::ClientCertificate;
 use crate::collect::CollectError;
 
 /// The token scope of Azure Resource Manager.
@@ -18,6 +20,9 @@ const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
 /// The environment variable holding a static token for `--azure-endpoint`.
 pub const STATIC_TOKEN_VAR: &str = "SNAPAUDIT_AZURE_TOKEN";
+/// A PEM file with the service principal's key and certificate (the name
+/// azure_identity and the Azure CLI use).
+const CERTIFICATE_PATH_VAR: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
 
 /// A credential that does not answer within this time is skipped in the
 /// chain (managed identity probes an address that only exists on Azure).
@@ -26,10 +31,12 @@ const SOURCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// `--azure-credential`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CredentialChoice {
-    /// Environment client secret, then workload identity, managed identity,
-    /// and the Azure CLI / Azure Developer CLI, first that works.
+    /// Environment client secret or certificate, then workload identity,
+    /// managed identity, and the Azure CLI / Azure Developer CLI, first that
+    /// works.
     Auto,
-    /// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+    /// AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or
+    /// AZURE_CLIENT_CERTIFICATE_PATH (a PEM file with key and certificate).
     Environment,
     /// Federated token file (AKS workload identity, GitHub OIDC).
     WorkloadIdentity,
@@ -44,6 +51,7 @@ pub enum CredentialChoice {
 pub enum Source {
     StaticToken,
     ClientSecret,
+    ClientCertificate,
     WorkloadIdentity,
     ManagedIdentity,
     DeveloperTools,
@@ -54,6 +62,7 @@ impl Source {
         match self {
             Source::StaticToken => STATIC_TOKEN_VAR,
             Source::ClientSecret => "environment client secret",
+            Source::ClientCertificate => "environment client certificate",
             Source::WorkloadIdentity => "workload identity",
             Source::ManagedIdentity => "managed identity",
             Source::DeveloperTools => "Azure CLI / Azure Developer CLI",
@@ -61,8 +70,8 @@ impl Source {
     }
 }
 
-pub const WHAT_TO_DO: &str = "run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, \
-     or choose a credential with --azure-credential";
+pub const WHAT_TO_DO: &str = "run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET \
+     (or AZURE_CLIENT_CERTIFICATE_PATH), or choose a credential with --azure-credential";
 
 /// Which sources to try, from the choice and the environment alone (pure,
 /// so the selection is unit-tested without any identity endpoint).
@@ -81,26 +90,40 @@ pub fn select_sources(
         }
         return Ok(vec![Source::StaticToken]);
     }
-    let secret_vars = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"];
-    let has_secret = secret_vars.iter().all(|v| set(v));
+    let identity_vars = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID"];
+    let has_identity = identity_vars.iter().all(|v| set(v));
+    // As azure_identity's EnvironmentCredential: a secret wins over a
+    // certificate when both are set.
+    let environment = if !has_identity {
+        None
+    } else if set("AZURE_CLIENT_SECRET") {
+        Some(Source::ClientSecret)
+    } else if set(CERTIFICATE_PATH_VAR) {
+        Some(Source::ClientCertificate)
+    } else {
+        None
+    };
     let has_workload = set("AZURE_FEDERATED_TOKEN_FILE");
     Ok(match choice {
         CredentialChoice::Auto => {
             let mut chain = Vec::new();
-            if has_secret {
-                chain.push(Source::ClientSecret);
-            }
+            chain.extend(environment);
             if has_workload {
                 chain.push(Source::WorkloadIdentity);
             }
             chain.extend([Source::ManagedIdentity, Source::DeveloperTools]);
             chain
         }
-        CredentialChoice::Environment if has_secret => vec![Source::ClientSecret],
-        CredentialChoice::Environment => {
-            let missing: Vec<&str> = secret_vars.into_iter().filter(|v| !set(v)).collect();
-            return Err(credentials(format!("--azure-credential environment: {} not set", missing.join(", "))));
-        }
+        CredentialChoice::Environment => match environment {
+            Some(source) => vec![source],
+            None => {
+                let mut missing: Vec<&str> = identity_vars.into_iter().filter(|v| !set(v)).collect();
+                if !set("AZURE_CLIENT_SECRET") && !set(CERTIFICATE_PATH_VAR) {
+                    missing.push("AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)");
+                }
+                return Err(credentials(format!("--azure-credential environment: {} not set", missing.join(", "))));
+            }
+        },
         CredentialChoice::WorkloadIdentity => vec![Source::WorkloadIdentity],
         CredentialChoice::ManagedIdentity => vec![Source::ManagedIdentity],
         CredentialChoice::Cli => vec![Source::DeveloperTools],
@@ -132,6 +155,9 @@ impl fmt::Debug for Bearer {
 /// request keeps long scans authenticated.
 pub struct TokenSource {
     chain: Vec<(Source, Link)>,
+    /// Sources of the chain that could not even be built, and why: named
+    /// when no source works (a typo in a certificate path is not silent).
+    unbuilt: Vec<String>,
     chosen: AtomicUsize,
 }
 
@@ -150,6 +176,7 @@ impl fmt::Debug for TokenSource {
 impl TokenSource {
     pub fn new(sources: &[Source], env: impl Fn(&str) -> Option<String>) -> Result<Self, CollectError> {
         let mut chain = Vec::new();
+        let mut unbuilt = Vec::new();
         for &source in sources {
             let built: Result<Link, azure_core::Error> = match source {
                 Source::StaticToken => Ok(Link::Static(Bearer(env(STATIC_TOKEN_VAR).unwrap_or_default()))),
@@ -160,6 +187,7 @@ impl TokenSource {
                     None,
                 )
                 .map(|c| Link::Credential(c)),
+                Source::ClientCertificate => client_certificate(&env).map(|c| Link::Credential(c)),
                 Source::WorkloadIdentity => WorkloadIdentityCredential::new(None).map(|c| Link::Credential(c)),
                 Source::ManagedIdentity => ManagedIdentityCredential::new(None).map(|c| Link::Credential(c)),
                 Source::DeveloperTools => DeveloperToolsCredential::new(None).map(|c| Link::Credential(c)),
@@ -171,10 +199,10 @@ impl TokenSource {
                 Err(e) if sources.len() == 1 => {
                     return Err(credentials(format!("{}: {}", source.describe(), one_line(&e))));
                 }
-                Err(_) => {}
+                Err(e) => unbuilt.push(format!("{}: {}", source.describe(), one_line(&e))),
             }
         }
-        Ok(TokenSource { chain, chosen: AtomicUsize::new(usize::MAX) })
+        Ok(TokenSource { chain, unbuilt, chosen: AtomicUsize::new(usize::MAX) })
     }
 
     /// A valid token, from the source that worked before or the first that
@@ -184,7 +212,7 @@ impl TokenSource {
         if let Some((source, link)) = self.chain.get(chosen) {
             return fetch(link).await.map_err(|e| credentials(format!("{}: {e}", source.describe())));
         }
-        let mut tried = Vec::new();
+        let mut tried = self.unbuilt.clone();
         for (i, (source, link)) in self.chain.iter().enumerate() {
             match fetch(link).await {
                 Ok(token) => {
@@ -199,6 +227,22 @@ impl TokenSource {
         }
         Err(credentials(format!("no Azure credential worked ({})", tried.join("; "))))
     }
+}
+
+/// The certificate credential: our signed assertion through azure_identity's
+/// ClientAssertionCredential (which caches and renews the token).
+fn client_certificate(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Arc<ClientAssertionCredential<ClientCertificate>>, azure_core::Error> {
+    let var = |name: &str| env(name).unwrap_or_default();
+    let send_chain = matches!(var("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").as_str(), "1" | "true" | "True");
+    let tenant = var("AZURE_TENANT_ID");
+    let client = var("AZURE_CLIENT_ID");
+    let authority = env("AZURE_AUTHORITY_HOST");
+    let path = std::path::PathBuf::from(var(CERTIFICATE_PATH_VAR));
+    let certificate = ClientCertificate::load(&path, &tenant, &client, authority.as_deref(), send_chain)
+        .map_err(|e| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, e))?;
+    ClientAssertionCredential::new(tenant, client, certificate, None)
 }
 
 async fn fetch(link: &Link) -> Result<Bearer, String> {
@@ -225,7 +269,7 @@ fn one_line(e: &azure_core::Error) -> String {
 mod tests {
     use super::*;
 
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
@@ -248,7 +292,10 @@ mod tests {
         let partial = env(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "")]);
         assert!(!select_sources(CredentialChoice::Auto, false, &partial).unwrap().contains(&Source::ClientSecret));
         let err = select_sources(CredentialChoice::Environment, false, &partial).unwrap_err().to_string();
-        assert!(err.contains("AZURE_CLIENT_ID, AZURE_CLIENT_SECRET not set"), "{err}");
+        assert!(
+            err.contains("AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) not set"),
+            "{err}"
+        );
         assert!(err.contains("az login"), "{err}");
     }
 
@@ -268,6 +315,44 @@ mod tests {
             select_sources(CredentialChoice::ManagedIdentity, false, env(&[])).unwrap(),
             [Source::ManagedIdentity]
         );
+    }
+
+    const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azure-certificate/service-principal.pem");
+
+    #[test]
+    fn a_certificate_is_used_when_no_secret_is_set_and_a_secret_wins_over_it() {
+        let ids = [("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")];
+        let cert = env(&[ids[0], ids[1], ("AZURE_CLIENT_CERTIFICATE_PATH", CERT)]);
+        assert_eq!(
+            select_sources(CredentialChoice::Auto, false, &cert).unwrap(),
+            [Source::ClientCertificate, Source::ManagedIdentity, Source::DeveloperTools]
+        );
+        assert_eq!(select_sources(CredentialChoice::Environment, false, &cert).unwrap(), [Source::ClientCertificate]);
+        let both = env(&[ids[0], ids[1], ("AZURE_CLIENT_SECRET", "s"), ("AZURE_CLIENT_CERTIFICATE_PATH", CERT)]);
+        assert_eq!(select_sources(CredentialChoice::Environment, false, &both).unwrap(), [Source::ClientSecret]);
+        let err = select_sources(CredentialChoice::Environment, false, env(&ids)).unwrap_err().to_string();
+        assert!(err.contains("AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) not set"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_credential_is_built_from_the_file_or_names_it() {
+        let vars = |path: &str| {
+            env(&[
+                ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_CLIENT_CERTIFICATE_PATH", path),
+            ])
+        };
+        let built = TokenSource::new(&[Source::ClientCertificate], vars(CERT)).unwrap();
+        assert_eq!(built.chain.len(), 1);
+        let err = TokenSource::new(&[Source::ClientCertificate], vars("/no/such.pem")).unwrap_err().to_string();
+        assert!(err.contains("environment client certificate") && err.contains("/no/such.pem"), "{err}");
+        // In a chain the next source may work, but the reason is kept for
+        // the error that names every source tried.
+        let chain = [Source::ClientCertificate, Source::StaticToken];
+        let source = TokenSource::new(&chain, vars("/no/such.pem")).unwrap();
+        assert_eq!(source.chain.len(), 1);
+        assert!(source.unbuilt[0].contains("/no/such.pem"), "{:?}", source.unbuilt);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! reported deleted and nothing found there before is resolved.
 
 mod arm;
+mod certificate;
 pub mod credential;
 mod snapshots;
 

@@ -19,6 +19,18 @@ pub struct PolicyFile {
     pub rules: RulesFile,
     #[serde(default)]
     pub allow: Vec<AllowFile>,
+    pub notify: Option<NotifyFile>,
+}
+
+/// `notify:`: where new findings are posted. The URL itself is a secret
+/// (webhook URLs carry their token), so a policy names a file holding it;
+/// `url` is accepted by the parser only to refuse it with that reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFile {
+    pub url_file: Option<String>,
+    pub min_severity: Option<Severity>,
+    pub url: Option<serde::de::IgnoredAny>,
 }
 
 /// One key per rule id; each rule accepts only the settings it has.

@@ -17,7 +17,7 @@ use jiff::tz::TimeZone;
 
 use crate::model::Severity;
 pub use allow::AllowEntry;
-use file::{AllowFile, PolicyFile};
+use file::{AllowFile, NotifyFile, PolicyFile};
 
 /// The policy the rules read, after validation and merging.
 #[derive(Debug, Clone)]
@@ -42,8 +42,20 @@ pub struct Policy {
     pub bulk_deletion_threshold: usize,
     pub business_hours: BusinessHours,
     pub allow: Vec<AllowEntry>,
+    pub notify: Notify,
     /// Files merged into this policy, in order.
     pub sources: Vec<PathBuf>,
+}
+
+/// `notify:` in the policy; `--notify` / SNAPAUDIT_NOTIFY_URL give the URL
+/// instead of `url_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    /// A file holding the webhook URL (relative paths are taken from the
+    /// policy file's folder).
+    pub url_file: Option<PathBuf>,
+    /// New findings below this severity are not posted.
+    pub min_severity: Severity,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,6 +107,7 @@ impl Default for Policy {
                 days: vec![Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday],
             },
             allow: Vec::new(),
+            notify: Notify { url_file: None, min_severity: Severity::Info },
             sources: Vec::new(),
         }
     }
@@ -171,6 +184,8 @@ struct Layer {
     hours: Option<(Time, Time)>,
     days: Option<Vec<Weekday>>,
     allow: Vec<AllowEntry>,
+    notify_url_file: Option<PathBuf>,
+    notify_min_severity: Option<Severity>,
 }
 
 impl Policy {
@@ -213,6 +228,10 @@ impl Policy {
         }
         set(&mut self.business_hours.days, layer.days);
         self.allow.extend(layer.allow);
+        if layer.notify_url_file.is_some() {
+            self.notify.url_file = layer.notify_url_file;
+        }
+        set(&mut self.notify.min_severity, layer.notify_min_severity);
     }
 }
 
@@ -232,7 +251,14 @@ fn load_layer(path: &Path) -> Result<Layer, PolicyError> {
         return Err(fail(format!("{} bytes is over the {MAX_POLICY_BYTES}-byte limit for a policy", bytes.len())));
     }
     let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
-    parse_layer(&text, &path.display().to_string()).map_err(|problems| PolicyError { file: path.to_owned(), problems })
+    let mut layer = parse_layer(&text, &path.display().to_string())
+        .map_err(|problems| PolicyError { file: path.to_owned(), problems })?;
+    if let (Some(file), Some(folder)) = (&layer.notify_url_file, path.parent())
+        && file.is_relative()
+    {
+        layer.notify_url_file = Some(folder.join(file));
+    }
+    Ok(layer)
 }
 
 fn parse_layer(text: &str, origin: &str) -> Result<Layer, Vec<PolicyProblem>> {
@@ -371,12 +397,33 @@ impl Validator<'_> {
             }
             layer.days = o.business_days.map(|days| days.into_iter().map(|d| d.weekday()).collect());
         }
+        if let Some(notify) = file.notify {
+            self.notify(notify, &mut layer);
+        }
         for (i, entry) in file.allow.into_iter().enumerate() {
             if let Some(e) = self.allow_entry(entry, &format!("{origin}, allow #{}", i + 1)) {
                 layer.allow.push(e);
             }
         }
         if self.problems.is_empty() { Ok(layer) } else { Err(self.problems) }
+    }
+
+    fn notify(&mut self, notify: NotifyFile, layer: &mut Layer) {
+        if notify.url.is_some() {
+            self.problem(
+                "url:",
+                "notify.url",
+                "the webhook URL is a secret (it carries its token) and policies are shared: put it in a \
+                 file readable by snapaudit only and name that file with `url_file`, or set SNAPAUDIT_NOTIFY_URL"
+                    .into(),
+            );
+        }
+        match notify.url_file.as_deref().map(str::trim) {
+            Some("") => self.problem("url_file", "notify.url_file", "the path is empty".into()),
+            Some(path) => layer.notify_url_file = Some(PathBuf::from(path)),
+            None => {}
+        }
+        layer.notify_min_severity = notify.min_severity;
     }
 
     fn duration(&mut self, text: &str, key: &str) -> Option<SignedDuration> {
@@ -650,6 +697,7 @@ allow:
             ("allow:\n  - reason: x\n    description: \"(unclosed\"\n", 4, "allow.description"),
             ("allow:\n  - reason: x\n    tag: t\n    rules: [bulk-creaton]\n", 5, "allow.rules"),
             ("allow:\n  - reason: nothing to match\n", 3, "allow"),
+            ("notify:\n  url_file: \"  \"\n", 3, "notify.url_file"),
         ];
         for (body, line, key) in cases {
             let text = format!("version: 1\n{body}");
@@ -676,6 +724,30 @@ allow:
         );
         let problems = Policy::parse("version: 1\nrules:\n  public-share:\n    severity: urgent\n").unwrap_err();
         assert_eq!(problems[0].line, Some(4), "{problems:?}");
+    }
+
+    #[test]
+    fn notify_names_a_url_file_never_the_url_itself() {
+        let p =
+            Policy::parse("version: 1\nnotify:\n  url_file: /etc/snapaudit/webhook\n  min_severity: high\n").unwrap();
+        assert_eq!(p.notify.url_file.as_deref(), Some(Path::new("/etc/snapaudit/webhook")));
+        assert_eq!(p.notify.min_severity, Severity::High);
+        assert_eq!(Policy::default().notify.min_severity, Severity::Info, "every new finding by default");
+        let problems =
+            Policy::parse("version: 1\nnotify:\n  url: https://hooks.example/T1/secret-token\n").unwrap_err();
+        assert_eq!((problems[0].line, problems[0].key.as_deref()), (Some(3), Some("notify.url")), "{problems:?}");
+        assert!(problems[0].message.contains("url_file") && !problems[0].message.contains("secret-token"));
+    }
+
+    #[test]
+    fn a_relative_url_file_is_taken_from_the_policy_folder() {
+        let dir = std::env::temp_dir().join(format!("snapaudit-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.yaml");
+        std::fs::write(&path, "version: 1\nnotify:\n  url_file: webhook.url\n").unwrap();
+        let p = Policy::load_all(&[path]).unwrap();
+        assert_eq!(p.notify.url_file, Some(dir.join("webhook.url")));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
