@@ -1,10 +1,11 @@
 //! A snapshot as seen in one scan, the scope it was listed in, and whether that
 //! scope listed completely.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::Fields;
 
 /// Cloud provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -131,7 +132,7 @@ pub struct Snapshot {
     pub kms_key_id: Option<String>,
     pub description: Option<String>,
     pub state: Option<String>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Fields,
     /// Sorted, without duplicates.
     pub grantees: Vec<Grantee>,
     /// False when the share list could not be read in this scan; `grantees`
@@ -140,8 +141,8 @@ pub struct Snapshot {
     /// Provider fields with no common column, under the API's own names
     /// (Azure: `networkAccessPolicy`, `dataAccessAuthMode`, ...). Compared
     /// by the diff like any other metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub attributes: Fields,
 }
 
 impl Snapshot {
@@ -176,16 +177,11 @@ impl Snapshot {
 }
 
 /// `{prefix}{key}: old -> new` for every key whose value differs.
-fn map_differences(
-    prefix: &str,
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-    out: &mut Vec<String>,
-) {
+fn map_differences(prefix: &str, old: &Fields, new: &Fields, out: &mut Vec<String>) {
     if old == new {
         return;
     }
-    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> = old.iter().chain(new.iter()).map(|(k, _)| k).collect();
     for key in keys {
         let (before, after) = (old.get(key), new.get(key));
         if before != after {

@@ -213,10 +213,10 @@ fn rule_rank(id: &str) -> usize {
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use super::{Context, Policy};
-    use crate::model::{Change, ChangeKind, Coverage, Grantee, Provider, Scope, Service, Snapshot};
+    use crate::model::{Change, ChangeKind, Coverage, Fields, Grantee, Provider, Scope, Service, Snapshot};
     use crate::store::Baseline;
 
     pub const OWN: &str = "111111111111";
@@ -241,7 +241,7 @@ pub(crate) mod test_support {
             tags: Default::default(),
             grantees,
             grantees_known: true,
-            attributes: BTreeMap::new(),
+            attributes: Fields::new(),
         }
     }
 

@@ -128,7 +128,7 @@ mod tests {
             tags: Default::default(),
             grantees,
             grantees_known: true,
-            attributes: BTreeMap::new(),
+            attributes: Default::default(),
         }
     }
 

@@ -1,12 +1,10 @@
 //! Reading the baseline: the last known state of each scope, and scan history.
 
-use std::collections::BTreeMap;
-
 use rusqlite::Row;
 use serde::Serialize;
 
 use super::{Baseline, Store, StoreError};
-use crate::model::{Finding, Grantee, Provider, Scope, Service, Severity, Snapshot, Status};
+use crate::model::{Fields, Finding, Grantee, Provider, Scope, Service, Severity, Snapshot, Status};
 
 /// One line of `snapaudit history`.
 #[derive(Debug, Clone, Serialize)]
@@ -143,8 +141,8 @@ impl Store {
         let tags: String = row.get(12).map_err(get)?;
         let grantees: String = row.get(13).map_err(get)?;
         let attributes: String = row.get(16).map_err(get)?;
-        let tags: BTreeMap<String, String> = serde_json::from_str(&tags).map_err(|_| self.bad("tags", tags.clone()))?;
-        let attributes: BTreeMap<String, String> =
+        let tags: Fields = serde_json::from_str(&tags).map_err(|_| self.bad("tags", tags.clone()))?;
+        let attributes: Fields =
             serde_json::from_str(&attributes).map_err(|_| self.bad("attributes", attributes.clone()))?;
         let encoded: Vec<String> =
             serde_json::from_str(&grantees).map_err(|_| self.bad("grantees", grantees.clone()))?;

@@ -1,15 +1,13 @@
 //! EBS snapshots owned by the account, who may create volumes from them, and
 //! the region's snapshot block-public-access state.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::{Filter, PermissionGroup, SnapshotAttributeName};
 use aws_smithy_types::date_time::Format;
 
 use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Provider, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
 
@@ -97,7 +95,7 @@ impl ReadShares for EbsSnapshots {
 }
 
 fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
-    let tags: BTreeMap<String, String> =
+    let tags: Fields =
         s.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect();
     Some(Snapshot {
         scope: scope.clone(),
@@ -114,7 +112,7 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
         tags,
         grantees: Vec::new(),
         grantees_known: true,
-        attributes: BTreeMap::new(),
+        attributes: Fields::new(),
     })
 }
 

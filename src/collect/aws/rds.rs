@@ -2,14 +2,12 @@
 //! `restore` attribute). Automated snapshots cannot be shared, so they cost
 //! no attribute call.
 
-use std::collections::BTreeMap;
-
 use aws_smithy_types::date_time::Format;
 
 use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Provider, Scope, Service, Snapshot};
 
 /// The largest page the RDS describe calls serve.
 const PAGE_SIZE: i32 = 100;
@@ -23,7 +21,7 @@ fn scope(ctx: &RegionContext, service: Service) -> Scope {
     Scope { provider: Provider::Aws, service, account: ctx.account.clone(), region: ctx.region.clone() }
 }
 
-fn tags(list: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
+fn tags(list: &[aws_sdk_rds::types::Tag]) -> Fields {
     list.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
 }
 
@@ -73,7 +71,7 @@ impl AwsCollector for RdsDbSnapshots {
                         tags: tags(s.tag_list()),
                         grantees: Vec::new(),
                         grantees_known: true,
-                        attributes: BTreeMap::new(),
+                        attributes: Fields::new(),
                     });
                 }
                 ctx.progress.listed(page.db_snapshots().len());
@@ -157,7 +155,7 @@ impl AwsCollector for RdsClusterSnapshots {
                         tags: tags(s.tag_list()),
                         grantees: Vec::new(),
                         grantees_known: true,
-                        attributes: BTreeMap::new(),
+                        attributes: Fields::new(),
                     });
                 }
                 ctx.progress.listed(page.db_cluster_snapshots().len());

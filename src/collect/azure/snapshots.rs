@@ -5,11 +5,9 @@
 //! `"networkAccessPolicy": "0"`, and one odd value must never fail a scan.
 //! Values outside the documented sets are listed as unknown instead.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
-use crate::model::{Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Provider, Scope, Service, Snapshot};
 
 #[derive(Debug, Deserialize)]
 pub struct ArmSnapshot {
@@ -17,7 +15,7 @@ pub struct ArmSnapshot {
     pub name: Option<String>,
     pub location: String,
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: Fields,
     #[serde(default)]
     pub properties: Properties,
 }
@@ -86,7 +84,7 @@ impl ArmSnapshot {
         let creation = p.creation_data.unwrap_or_default();
         let encryption = p.encryption.unwrap_or_default();
 
-        let mut attributes = BTreeMap::new();
+        let mut attributes = Fields::new();
         let mut put = |key: &str, value: Option<String>| {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 attributes.insert(key.to_owned(), v);
@@ -114,7 +112,7 @@ impl ArmSnapshot {
         let unknown: Vec<String> = KNOWN_VALUES
             .iter()
             .filter_map(|(field, known)| {
-                let value = attributes.get(*field)?;
+                let value = attributes.get(field)?;
                 (!known.contains(&value.as_str())).then(|| format!("{field}={value}"))
             })
             .collect();
@@ -155,7 +153,7 @@ pub fn parse_snapshot(json: &str, subscription: &str) -> Result<Mapped, String> 
 }
 
 /// Who could download the snapshot, as grantees (README, "Azure exposure").
-pub fn exposure(attributes: &BTreeMap<String, String>) -> Vec<Grantee> {
+pub fn exposure(attributes: &Fields) -> Vec<Grantee> {
     let get = |key: &str| attributes.get(key).map(String::as_str);
     let mut grantees = Vec::new();
     if matches!(get("diskState"), Some("ActiveSAS" | "ActiveSASFrozen")) {
