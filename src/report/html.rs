@@ -102,6 +102,26 @@ pub fn page(title: &str, generated: &str, summary: &[(&str, String)], body: &str
     )
 }
 
+/// Cells of one word up to this long are never split: account ids,
+/// regions, RFC 3339 timestamps.
+const WHOLE_UP_TO: usize = 20;
+/// Words longer than this (ARNs, Azure resource ids) may break anywhere, or
+/// the table would not fit the page; shorter ones (snapshot and volume ids)
+/// wrap only at spaces and hyphens.
+const BREAK_ANYWHERE_OVER: usize = 24;
+
+/// How a cell may wrap. An account id split as "123456789 012" reads as two
+/// numbers, a timestamp split at its date's hyphens as a range.
+fn wrap_class(cell: &str) -> &'static str {
+    if cell.split_whitespace().any(|word| word.chars().count() > BREAK_ANYWHERE_OVER) {
+        " class=\"long\""
+    } else if !cell.contains(char::is_whitespace) && cell.chars().count() <= WHOLE_UP_TO {
+        " class=\"whole\""
+    } else {
+        ""
+    }
+}
+
 /// A table with an id; an empty one says so.
 pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
@@ -115,7 +135,7 @@ pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
     for row in rows {
         html.push_str("<tr>");
         for cell in row {
-            let _ = write!(html, "<td>{}</td>", escape(cell));
+            let _ = write!(html, "<td{}>{}</td>", wrap_class(cell), escape(cell));
         }
         html.push_str("</tr>");
     }
@@ -166,7 +186,7 @@ const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1
 h1{font-size:1.5rem;margin:0}h2{font-size:1.15rem;margin-top:2rem}.generated{color:#57606a;margin:.2rem 0 1rem}\
 .summary{display:flex;flex-wrap:wrap;gap:1rem}.figure{border:1px solid #d0d7de;border-radius:6px;padding:.6rem 1rem;min-width:8rem}\
 .figure .value{display:block;font-size:1.6rem;font-weight:600}.figure .label{color:#57606a}\
-table{border-collapse:collapse;width:100%;margin-top:.5rem}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}td{overflow-wrap:anywhere}\
+table{border-collapse:collapse;width:100%;margin-top:.5rem;font-size:13px}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}td.long{overflow-wrap:anywhere}td.whole{white-space:nowrap}\
 th{background:#f6f8fa}tbody tr:nth-child(even){background:#fbfcfd}\
 .public{fill:#cf222e;background:#cf222e}.shared{fill:#bf8700;background:#bf8700}svg text{font-size:10px;text-anchor:middle;fill:#57606a}\
 .key{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem;vertical-align:middle}\
@@ -183,5 +203,15 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"));
         assert!(html.contains("<th>&lt;h&gt;</th>"));
+    }
+
+    #[test]
+    fn ids_and_timestamps_are_never_split_but_resource_ids_may_be() {
+        assert_eq!(wrap_class("123456789012"), " class=\"whole\"");
+        assert_eq!(wrap_class("2026-12-02T03:15:45Z"), " class=\"whole\"");
+        assert_eq!(wrap_class("999999999999 (external), all (public)"), "", "wraps at spaces only");
+        assert_eq!(wrap_class("snap-17596929533bbfe86"), "", "wraps at its hyphen only");
+        let arm = "/subscriptions/0000/resourcegroups/rg/providers/microsoft.compute/snapshots/s";
+        assert_eq!(wrap_class(arm), " class=\"long\"");
     }
 }
