@@ -366,7 +366,7 @@ fn the_policy_names_the_webhook_file_and_a_severity_floor() {
     };
     let first = scan(&dir, "critical");
     assert_eq!(check(&first, "critical"), 1, "{first:?}");
-    assert!(!first.stderr.contains("readable by others"), "{}", first.stderr);
+    assert!(!first.stderr.contains("others may read"), "{}", first.stderr);
     // Exportable from any network: a new finding below critical.
     server.state.set_property(SUB_A, "mySnapshot1", "networkAccessPolicy", Some("AllowAll"));
     let second = scan(&dir, "critical");
@@ -380,7 +380,7 @@ fn the_policy_names_the_webhook_file_and_a_severity_floor() {
     // the policy itself is refused before any API call.
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let loose = scan(&dir, "high");
-    assert!(loose.stderr.contains("readable by others; run `chmod 600"), "{}", loose.stderr);
+    assert!(loose.stderr.contains("others may read or change it; run `chmod 600"), "{}", loose.stderr);
     std::fs::write(&policy, "version: 1\nnotify:\n  url: https://hooks.example/T1/inline-secret-Qw\n").unwrap();
     let inline =
         server.run(&dir, &["scan"], &["--subscription", SUB_A, "--format", "jsonl", "--policy", "notify.yaml"], &[]);

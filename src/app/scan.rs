@@ -244,7 +244,7 @@ fn warn_if_readable_by_others(file: &std::path::Path) {
         && meta.permissions().mode() & 0o077 != 0
     {
         log::warning(&format!(
-            "{} holds a webhook URL (a secret) but is readable by others; run `chmod 600 {}`",
+            "{} holds a webhook URL (a secret) but others may read or change it; run `chmod 600 {}`",
             file.display(),
             file.display()
         ));
