@@ -224,12 +224,7 @@ fn wait_or_interrupt(wait: Duration) -> bool {
 fn webhook_url(args: &ScanArgs, policy: &rules::Policy) -> Result<Option<WebhookUrl>> {
     let (url, origin) = match (&args.notify, &policy.notify.url_file) {
         (Some(url), _) => (url.clone(), "--notify".to_owned()),
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("notify.url_file {}: cannot read the webhook URL", file.display()))?;
-            warn_if_readable_by_others(file);
-            (text.trim().to_owned(), format!("notify.url_file {}", file.display()))
-        }
+        (None, Some(file)) => (read_url_file(file)?, format!("notify.url_file {}", file.display())),
         (None, None) => return Ok(None),
     };
     check_endpoint(&url, args.allow_insecure_endpoint)
@@ -237,18 +232,23 @@ fn webhook_url(args: &ScanArgs, policy: &rules::Policy) -> Result<Option<Webhook
     Ok(Some(WebhookUrl::new(url)))
 }
 
-/// A webhook URL is a credential: say so when others may read its file.
-fn warn_if_readable_by_others(file: &std::path::Path) {
+/// The URL in `file`, trimmed. A webhook URL is a credential: say so when
+/// others may read or change the file (one open serves both).
+fn read_url_file(file: &std::path::Path) -> Result<String> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(file)
-        && meta.permissions().mode() & 0o077 != 0
-    {
+    let cannot = || format!("notify.url_file {}: cannot read the webhook URL", file.display());
+    let mut opened = std::fs::File::open(file).with_context(cannot)?;
+    if opened.metadata().is_ok_and(|meta| meta.permissions().mode() & 0o077 != 0) {
         log::warning(&format!(
             "{} holds a webhook URL (a secret) but others may read or change it; run `chmod 600 {}`",
             file.display(),
             file.display()
         ));
     }
+    let mut text = String::new();
+    opened.read_to_string(&mut text).with_context(cannot)?;
+    Ok(text.trim().to_owned())
 }
 
 /// Endpoints and credential choices, checked before the lock, the database

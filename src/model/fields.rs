@@ -27,7 +27,8 @@ impl Fields {
         self.position(key).is_ok()
     }
 
-    /// Sets `key`, returning the value it replaced.
+    /// Sets `key`, returning the value it replaced. Growing leaves spare
+    /// capacity: build fields that are kept by collecting instead.
     pub fn insert(&mut self, key: String, value: String) -> Option<String> {
         match self.position(&key) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
@@ -76,9 +77,8 @@ impl FromIterator<(String, String)> for Fields {
 
 impl From<BTreeMap<String, String>> for Fields {
     fn from(map: BTreeMap<String, String>) -> Self {
-        let mut pairs: Vec<(String, String)> = map.into_iter().collect();
-        pairs.shrink_to_fit();
-        Fields(pairs)
+        // Sorted and unique already; an exact-size iterator, so no slack.
+        Fields(map.into_iter().collect())
     }
 }
 

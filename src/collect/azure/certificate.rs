@@ -25,6 +25,8 @@ use azure_identity::ClientAssertion;
 /// Entra ID accepts assertions valid for at most ten minutes.
 const ASSERTION_LIFETIME_SECS: i64 = 600;
 const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+/// What a file that is not PEM most likely is, and what to do about it.
+const NOT_PEM: &str = "a .pfx? convert it: `openssl pkcs12 -in cert.pfx -out cert.pem -nodes`";
 
 /// The key and certificate of one service principal.
 pub struct ClientCertificate {
@@ -73,9 +75,7 @@ impl ClientCertificate {
         authority_host: Option<&str>,
         send_chain: bool,
     ) -> Result<Self, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            "not a PEM file (a .pfx? convert it: `openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)".to_owned()
-        })?;
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("not a PEM file ({NOT_PEM})"))?;
         let blocks = pem_blocks(text)?;
         let key_of = |label: &str| blocks.iter().find(|(l, _)| l == label).map(|(_, der)| der);
         if key_of("ENCRYPTED PRIVATE KEY").is_some() {
@@ -89,7 +89,8 @@ impl ClientCertificate {
             (None, None) => return Err("no private key (PRIVATE KEY or RSA PRIVATE KEY block) in the file".into()),
         }
         .map_err(|e: KeyRejected| format!("the private key is not a usable RSA key ({e})"))?;
-        let certificates: Vec<&Vec<u8>> = blocks.iter().filter(|(l, _)| l == "CERTIFICATE").map(|(_, d)| d).collect();
+        let mut certificates: Vec<&Vec<u8>> =
+            blocks.iter().filter(|(l, _)| l == "CERTIFICATE").map(|(_, d)| d).collect();
         // The leaf is the certificate holding this key's public half: its
         // RSAPublicKey DER appears verbatim in the certificate's key info.
         let public = key.public_key().as_ref();
@@ -97,15 +98,14 @@ impl ClientCertificate {
             .iter()
             .position(|der| der.windows(public.len()).any(|w| w == public))
             .ok_or("no CERTIFICATE block in the file matches its private key")?;
-        let mut ordered = certificates.clone();
-        ordered.swap(0, leaf);
+        certificates.swap(0, leaf);
         let thumbprint =
-            base64::encode_url_safe(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, ordered[0]).as_ref());
+            base64::encode_url_safe(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, certificates[0]).as_ref());
         let host = authority_host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_AUTHORITY_HOST).trim_end_matches('/');
         Ok(ClientCertificate {
             key,
             thumbprint,
-            chain: ordered.iter().map(base64::encode).collect(),
+            chain: certificates.iter().map(base64::encode).collect(),
             send_chain,
             client_id: client_id.to_owned(),
             audience: format!("{host}/{tenant_id}/oauth2/v2.0/token"),
@@ -115,11 +115,10 @@ impl ClientCertificate {
 
     /// A signed assertion valid from `now` (Unix seconds).
     pub fn assertion(&self, now: i64) -> Result<String, String> {
-        let header = if self.send_chain {
-            serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint, "x5c": self.chain})
-        } else {
-            serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint})
-        };
+        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": self.thumbprint});
+        if self.send_chain {
+            header["x5c"] = serde_json::json!(self.chain);
+        }
         let mut jti = [0u8; 16];
         self.random.fill(&mut jti).map_err(|_| "no random bytes for the assertion id")?;
         let claims = serde_json::json!({
@@ -169,7 +168,7 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
         blocks.push((label.to_owned(), der));
     }
     if blocks.is_empty() {
-        return Err("no PEM blocks (a .pfx? convert it: `openssl pkcs12 -in cert.pfx -out cert.pem -nodes`)".into());
+        return Err(format!("no PEM blocks ({NOT_PEM})"));
     }
     Ok(blocks)
 }

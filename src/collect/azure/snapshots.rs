@@ -84,10 +84,12 @@ impl ArmSnapshot {
         let creation = p.creation_data.unwrap_or_default();
         let encryption = p.encryption.unwrap_or_default();
 
-        let mut attributes = Fields::new();
+        // Collected, not inserted one by one: Fields then holds no spare
+        // capacity, and every mapped snapshot is kept for the whole scan.
+        let mut pairs = Vec::new();
         let mut put = |key: &str, value: Option<String>| {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
-                attributes.insert(key.to_owned(), v);
+                pairs.push((key.to_owned(), v));
             }
         };
         put("name", self.name);
@@ -108,6 +110,7 @@ impl ArmSnapshot {
         if let Some(state) = &p.disk_state {
             put("diskState", Some(state.clone()));
         }
+        let attributes: Fields = pairs.into_iter().collect();
 
         let unknown: Vec<String> = KNOWN_VALUES
             .iter()
