@@ -113,9 +113,10 @@ pub enum ReportKind {
 pub struct ReportCommon {
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
     pub db: PathBuf,
-    /// Default: table on a terminal, jsonl otherwise (`json` is accepted).
+    /// Default: table on a terminal, jsonl otherwise (`json` is accepted;
+    /// `ocsf` is for scan findings only).
     #[arg(long, value_enum)]
-    pub format: Option<crate::report::ListFormat>,
+    pub format: Option<Format>,
     /// Write to this file instead of stdout (atomically, owner-only); the
     /// format comes from --format or the extension.
     #[arg(long, value_name = "PATH")]
@@ -251,8 +252,10 @@ pub struct HistoryArgs {
     /// How many scans to list.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Default: table on a terminal, jsonl otherwise (`ocsf` is for scan
+    /// findings only).
     #[arg(long, value_enum)]
-    pub format: Option<crate::report::ListFormat>,
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]

@@ -207,7 +207,7 @@ fn the_arm_snapshot_parser_never_panics_or_hangs() {
             // lower-case id, and exposure is derived from its attributes.
             let s = &mapped.snapshot;
             assert_eq!(s.id, s.id.to_ascii_lowercase());
-            assert_eq!(s.grantees, snapaudit::collect::azure::exposure(&s.attributes));
+            assert_eq!(s.grantees, snapaudit::model::Grantee::azure_exposure(&s.attributes));
         }
     });
 }

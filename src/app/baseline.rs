@@ -3,42 +3,23 @@
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-use super::{exit, list_format, load_policies, lock_database};
+use super::{exit, load_policies, lock_database, output_format};
 use crate::cli::{HistoryArgs, PruneArgs, ReportKind};
-use crate::report::{self, Format, ListFormat, Listing, write_atomically};
+use crate::report::{self, Format, write_atomically};
+use crate::rules;
 use crate::store::Store;
+
+/// How many recent scans the shared-snapshot trend of `report shared` covers.
+const TREND_SCANS: usize = 20;
 
 pub(super) fn history(args: HistoryArgs) -> Result<u8> {
     if !args.db.exists() {
         bail!("no baseline at {}: run `snapaudit scan` first (or pass --db)", args.db.display());
     }
     let store = Store::open(&args.db)?;
-    let scans = store.history(args.limit)?;
-    let listing = Listing {
-        kind: "scan",
-        title: "snapaudit scan history".into(),
-        as_of: scans.first().map(|s| s.started_at.clone()).unwrap_or_default(),
-        summary: vec![("scans", scans.len().to_string())],
-        headers: vec!["SCAN", "STARTED", "SNAPSHOTS", "COVERAGE", "CHANGES", "FINDINGS", "COMMAND"],
-        rows: scans
-            .iter()
-            .map(|s| {
-                vec![
-                    s.id.to_string(),
-                    s.started_at.clone(),
-                    s.snapshots.to_string(),
-                    if s.complete { "complete".into() } else { format!("{} failed", s.failed_scopes) },
-                    s.changes.to_string(),
-                    s.findings.to_string(),
-                    s.command.clone(),
-                ]
-            })
-            .collect(),
-        records: scans.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect(),
-        trend: Vec::new(),
-    };
+    let listing = report::baseline::history(&store.history(args.limit)?);
     let mut out = std::io::stdout().lock();
-    listing.write(list_format(args.format), &mut out)?;
+    listing.write(output_format(args.format), &mut out)?;
     Ok(exit::OK)
 }
 
@@ -61,27 +42,36 @@ pub(super) fn report(kind: ReportKind) -> Result<u8> {
     let listing = match &kind {
         ReportKind::Shared { as_of, .. } => {
             let policy = load_policies(&common.policies)?;
-            report::baseline::shared(&store, &policy, &scan_ref(*as_of)?)?
+            let scan = scan_ref(*as_of)?;
+            let versions = store.shared_versions(scan.id)?;
+            let shared = rules::exposure::shared_snapshots(&versions, &store.findings_of(scan.id)?, &policy, &scan);
+            let trend = rules::exposure::trend(&versions, &store.recent_scans(scan.id, TREND_SCANS)?);
+            report::baseline::shared(&shared, trend, &scan)
         }
         ReportKind::Changes { since, .. } => {
             let from = jiff::Timestamp::now().checked_sub(*since).context("the period reaches too far back")?;
-            report::baseline::changes(&store, &from.round(jiff::Unit::Second)?.to_string())?
+            let from = from.round(jiff::Unit::Second)?.to_string();
+            report::baseline::changes(&store.changes_since(&from)?, &from)
         }
-        ReportKind::Findings { status, as_of, .. } => report::baseline::findings(&store, &scan_ref(*as_of)?, status)?,
+        ReportKind::Findings { status, as_of, .. } => {
+            let scan = scan_ref(*as_of)?;
+            let mut found: Vec<_> =
+                store.findings_of(scan.id)?.into_iter().filter(|f| status.contains(&f.status)).collect();
+            rules::sort(&mut found);
+            report::baseline::findings(&found, &scan, status)
+        }
     };
     match &common.output {
         Some(path) => {
             let format = match (common.format, Format::from_extension(path)) {
                 (Some(f), _) => f,
-                (None, Some(Format::Html)) => ListFormat::Html,
-                (None, Some(Format::Csv)) => ListFormat::Csv,
-                (None, Some(Format::Table)) => ListFormat::Table,
-                (None, _) => ListFormat::Jsonl,
+                (None, Some(f @ (Format::Html | Format::Csv | Format::Table))) => f,
+                (None, _) => Format::Jsonl,
             };
             write_atomically(path, |w| listing.write(format, w))
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        None => listing.write(list_format(common.format), &mut std::io::stdout().lock())?,
+        None => listing.write(output_format(common.format), &mut std::io::stdout().lock())?,
     }
     Ok(exit::OK)
 }

@@ -1,11 +1,15 @@
 //! The one place that wires the stages together, one file per kind of
-//! command: `scan.rs` (collect -> baseline -> diff -> evaluate -> save ->
-//! report, and `watch`), `baseline.rs` (history, report, prune: the baseline
-//! alone), `setup.rs` (validate, rules, permissions). What they share is here.
+//! command: `scan.rs` (lock -> collect -> `analyse.rs` -> save -> report ->
+//! deliver, from the validated `plan.rs`), `watch.rs` (scan on an interval),
+//! `baseline.rs` (history, report, prune: the baseline alone), `setup.rs`
+//! (validate, rules, permissions). What they share is here.
 
+mod analyse;
 mod baseline;
+mod plan;
 mod scan;
 mod setup;
+mod watch;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::IsTerminal;
@@ -16,13 +20,14 @@ use anyhow::{Context as _, Result, anyhow};
 
 use crate::cli::{Cli, Command, ProviderArg};
 use crate::log;
-use crate::report::{Format, ListFormat};
+use crate::report::Format;
 use crate::rules::Policy;
 
 use baseline::{history, prune, report};
-use scan::{scan, watch};
+use scan::scan;
 pub use setup::{azure_role_definition, iam_policy_document};
 use setup::{list_rules, validate};
+use watch::watch;
 
 /// Documented exit codes (README, "Exit codes").
 pub mod exit {
@@ -106,10 +111,6 @@ fn lock_database(db: &Path, wait: bool) -> Result<File> {
 
 fn output_format(chosen: Option<Format>) -> Format {
     chosen.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Jsonl })
-}
-
-fn list_format(chosen: Option<ListFormat>) -> ListFormat {
-    chosen.unwrap_or(if std::io::stdout().is_terminal() { ListFormat::Table } else { ListFormat::Jsonl })
 }
 
 fn now() -> String {

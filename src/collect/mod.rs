@@ -11,32 +11,11 @@ pub mod azure;
 pub mod endpoint;
 pub mod progress;
 
-use std::collections::BTreeSet;
-
-use crate::model::{Coverage, Provider, Snapshot};
+pub use crate::model::Collected;
+use crate::model::Provider;
 
 pub use api_calls::ApiCalls;
 pub use progress::Progress;
-
-/// Everything one scan listed, scope by scope.
-#[derive(Debug, Default)]
-pub struct Collected {
-    pub snapshots: Vec<Snapshot>,
-    /// One row per scope attempted, complete or failed.
-    pub coverage: Vec<Coverage>,
-    /// Accounts of the scanned organization (`--org`), trusted by default.
-    pub organization_accounts: BTreeSet<String>,
-}
-
-impl Collected {
-    /// Add another provider's listing to this one.
-    pub fn merge(&mut self, other: Collected) {
-        self.snapshots.extend(other.snapshots);
-        self.coverage.extend(other.coverage);
-        self.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-        self.organization_accounts.extend(other.organization_accounts);
-    }
-}
 
 /// A failure that stops the whole scan before any scope could be listed
 /// (no credentials, identity unknown, a region name that does not exist).

@@ -1,12 +1,18 @@
 //! Provider-neutral types that travel through the pipeline:
-//! API record -> [`Snapshot`] -> [`Change`] -> [`Finding`] -> output.
+//! API record -> [`Snapshot`] -> [`Collected`] / [`Baseline`] -> [`Change`]
+//! -> [`Finding`] -> output. Every stage depends on these, and on nothing of
+//! another stage.
 
 mod change;
 mod fields;
 mod finding;
+mod history;
 mod snapshot;
+mod state;
 
 pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};
+pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{Coverage, CoverageStatus, Grantee, Provider, Scope, Service, Snapshot};
+pub use state::{Baseline, Collected};

@@ -93,6 +93,21 @@ impl Grantee {
         matches!(self, Grantee::SasExport | Grantee::AnyNetwork)
     }
 
+    /// Who could download an Azure snapshot with these API attributes
+    /// (README, "Azure exposure").
+    pub fn azure_exposure(attributes: &Fields) -> Vec<Grantee> {
+        let get = |key: &str| attributes.get(key).map(String::as_str);
+        let mut grantees = Vec::new();
+        if matches!(get("diskState"), Some("ActiveSAS" | "ActiveSASFrozen")) {
+            grantees.push(Grantee::SasExport);
+        }
+        if get("networkAccessPolicy") == Some("AllowAll") && get("publicNetworkAccess") != Some("Disabled") {
+            grantees.push(Grantee::AnyNetwork);
+        }
+        grantees.sort();
+        grantees
+    }
+
     /// Who this is, in words, for change details.
     pub fn describe(&self) -> String {
         match self {

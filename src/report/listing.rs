@@ -6,18 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{html, write_csv_row, write_table};
-
-/// `--format` of `history` and `report`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ListFormat {
-    Table,
-    /// One `{"type": ..., "data": {...}}` object per line, then a summary.
-    #[value(alias = "json")]
-    Jsonl,
-    Csv,
-    Html,
-}
+use super::{Format, html, write_csv_row, write_table};
 
 pub struct Listing {
     /// The JSON record type, e.g. `shared_snapshot`.
@@ -34,14 +23,14 @@ pub struct Listing {
 }
 
 impl Listing {
-    pub fn write(&self, format: ListFormat, out: &mut dyn Write) -> io::Result<()> {
+    pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
-            ListFormat::Table => {
+            Format::Table => {
                 write_table(out, &self.headers, self.rows.iter().cloned())?;
                 let figures: Vec<String> = self.summary.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 writeln!(out, "\n{}", figures.join("; "))
             }
-            ListFormat::Jsonl => {
+            Format::Jsonl => {
                 for record in &self.records {
                     serde_json::to_writer(&mut *out, &json!({ "type": self.kind, "data": record }))?;
                     out.write_all(b"\n")?;
@@ -51,18 +40,22 @@ impl Listing {
                 serde_json::to_writer(&mut *out, &json!({ "type": "summary", "data": summary }))?;
                 out.write_all(b"\n")
             }
-            ListFormat::Csv => {
+            Format::Csv => {
                 write_csv_row(out, self.headers.iter().copied())?;
                 for row in &self.rows {
                     write_csv_row(out, row.iter().map(String::as_str))?;
                 }
                 Ok(())
             }
-            ListFormat::Html => {
+            Format::Html => {
                 let mut body = html::chart(&self.trend);
                 body.push_str(&html::table(self.kind, &self.headers, &self.rows));
                 out.write_all(html::page(&self.title, &self.as_of, &self.summary, &body).as_bytes())
             }
+            Format::Ocsf => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "OCSF describes scan findings (`scan --format ocsf`); write this list as jsonl, csv, html or table",
+            )),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! STAGE 4, I/O: one scan's results, written for people or machines.
 //!
 //! One file per format, each a [`Sink`]; every format carries the same
-//! changes, findings and coverage.
+//! changes, findings and coverage. Lists read from the baseline (`history`,
+//! `report`) are [`Listing`]s, written in the same formats.
 
 pub mod baseline;
 mod csv;
@@ -23,7 +24,7 @@ use crate::model::{Change, Coverage, Finding, Scope, Severity, Status};
 pub use csv::{Csv, write_row as write_csv_row};
 pub use html::Html;
 pub use jsonl::JsonLines;
-pub use listing::{ListFormat, Listing};
+pub use listing::Listing;
 pub use ocsf::Ocsf;
 pub use output::{Output, write_atomically};
 pub use table::{Table, write_table};
@@ -34,6 +35,7 @@ pub enum Format {
     /// Aligned columns for a terminal.
     Table,
     /// One JSON object per line: {"type": ..., "data": {...}}.
+    #[value(alias = "json")]
     Jsonl,
     /// One row per finding (RFC 4180).
     Csv,

@@ -24,6 +24,10 @@ impl Rule for AzureNetworkExposure {
         &["T1537"]
     }
 
+    fn judges_exposure(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

@@ -23,6 +23,10 @@ impl Rule for AzureSasExport {
         &["T1537"]
     }
 
+    fn judges_exposure(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

@@ -1,11 +1,10 @@
 //! Known backup tooling, recognised by the markers it leaves. Its routine
 //! snapshots and retention deletions are not alerts (`quiet_backup_tooling`,
-//! on by default); its shares are judged like any other.
+//! on by default, for the rules that say
+//! [`Rule::quiet_for_backup_tooling`](super::Rule::quiet_for_backup_tooling));
+//! its shares are judged like any other.
 
 use crate::model::Snapshot;
-
-/// Rules that stay quiet for backup tooling. Share rules are not here.
-pub const QUIETED_RULES: &[&str] = &["new-snapshot", "bulk-creation", "bulk-deletion", "off-hours-creation"];
 
 /// The tool that made `snapshot`, if its markers say so.
 pub fn recognise(snapshot: &Snapshot) -> Option<&'static str> {

@@ -7,10 +7,28 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Context, Kind, Rule, raise};
+use super::{Block, Context, Kind, Rule, RuleSettings, raise};
 use crate::model::{Finding, Scope, Severity, Snapshot};
 
 pub struct BulkCreation;
+
+/// `rules.bulk-creation` in a policy: `threshold` (default 5), `window`
+/// (default 24h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Fires when more than this many snapshots fall in one window.
+    pub threshold: usize,
+    pub window: SignedDuration,
+}
+
+impl RuleSettings for Settings {
+    fn read(block: &mut Block<'_>) -> Settings {
+        Settings {
+            threshold: block.count("threshold").unwrap_or(5),
+            window: block.duration("window").unwrap_or(SignedDuration::from_hours(24)),
+        }
+    }
+}
 
 impl Rule for BulkCreation {
     fn id(&self) -> &'static str {
@@ -29,8 +47,16 @@ impl Rule for BulkCreation {
         &["T1578.001"]
     }
 
+    fn quiet_for_backup_tooling(&self) -> bool {
+        true
+    }
+
+    fn settings(&self, block: &mut Block<'_>) {
+        Settings::read(block);
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
-        let settings = ctx.policy.bulk_creation;
+        let settings: Settings = ctx.policy.settings_of(self);
         let added: HashSet<(&Scope, &str)> = ctx.added().into_iter().map(|s| (&s.scope, s.id.as_str())).collect();
         if added.is_empty() {
             return Vec::new();

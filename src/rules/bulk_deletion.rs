@@ -4,10 +4,23 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, Kind, Rule, raise};
+use super::{Block, Context, Kind, Rule, RuleSettings, raise};
 use crate::model::{ChangeKind, Finding, Scope, Severity};
 
 pub struct BulkDeletion;
+
+/// `rules.bulk-deletion` in a policy: `threshold` (default 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Fires above this many deletions in one scope.
+    pub threshold: usize,
+}
+
+impl RuleSettings for Settings {
+    fn read(block: &mut Block<'_>) -> Settings {
+        Settings { threshold: block.count("threshold").unwrap_or(5) }
+    }
+}
 
 impl Rule for BulkDeletion {
     fn id(&self) -> &'static str {
@@ -26,6 +39,14 @@ impl Rule for BulkDeletion {
         &["T1485", "T1490"]
     }
 
+    fn quiet_for_backup_tooling(&self) -> bool {
+        true
+    }
+
+    fn settings(&self, block: &mut Block<'_>) {
+        Settings::read(block);
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut deleted: BTreeMap<&Scope, Vec<&str>> = BTreeMap::new();
         for c in ctx.changes.iter().filter(|c| c.kind == ChangeKind::Deleted) {
@@ -36,7 +57,7 @@ impl Rule for BulkDeletion {
                 deleted.entry(&c.scope).or_default().push(&c.snapshot_id);
             }
         }
-        let threshold = ctx.policy.bulk_deletion_threshold;
+        let threshold = ctx.policy.settings_of::<Settings>(self).threshold;
         deleted
             .into_iter()
             .filter(|(_, ids)| ids.len() > threshold)

@@ -23,6 +23,10 @@ impl Rule for ExternalShare {
         &["T1537"]
     }
 
+    fn judges_exposure(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         for s in ctx.snapshots {

@@ -13,12 +13,14 @@ mod bulk_creation;
 mod bulk_deletion;
 mod correlate;
 mod coverage_gap;
+pub mod exposure;
 mod external_share;
 pub mod lifecycle;
 mod new_snapshot;
 mod off_hours_creation;
 pub mod policy;
 mod public_share;
+pub mod settings;
 mod share_added;
 mod suppress;
 mod unencrypted_share;
@@ -27,10 +29,10 @@ use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::model::{Change, ChangeKind, Coverage, Finding, Grantee, Scope, Severity, Snapshot, Status};
-use crate::store::Baseline;
+use crate::model::{Baseline, Change, ChangeKind, Coverage, Finding, Grantee, Scope, Severity, Snapshot, Status};
 
 pub use policy::{Policy, PolicyError};
+pub use settings::{Block, RuleSettings};
 
 /// What a rule may look at.
 pub struct Context<'a> {
@@ -89,7 +91,7 @@ impl Context<'_> {
     /// backup tooling (for the rules it quiets) or a live allowlist entry.
     pub fn expected(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>) -> Option<String> {
         if self.policy.quiet_backup_tooling
-            && backup_tooling::QUIETED_RULES.contains(&rule)
+            && self::rule(rule).is_some_and(|r| r.quiet_for_backup_tooling())
             && let Some(tool) = snapshot.and_then(backup_tooling::recognise)
         {
             return Some(format!("{tool} (known backup tooling)"));
@@ -121,6 +123,20 @@ pub trait Rule: Sync {
     fn severity(&self) -> Severity;
     /// MITRE ATT&CK technique ids.
     fn mitre(&self) -> &'static [&'static str];
+    /// Stays quiet for known backup tooling (`quiet_backup_tooling`):
+    /// routine creation and retention, never shares.
+    fn quiet_for_backup_tooling(&self) -> bool {
+        false
+    }
+    /// Judges who may read a snapshot: its suppression is the reason a
+    /// share is accepted in `report shared`.
+    fn judges_exposure(&self) -> bool {
+        false
+    }
+    /// Reads this rule's own settings (its policy keys besides `enabled`
+    /// and `severity`), for `validate` and loading. A rule without settings
+    /// reads none, so any key is an error.
+    fn settings(&self, _block: &mut Block<'_>) {}
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding>;
 }
 
@@ -216,8 +232,7 @@ pub(crate) mod test_support {
     use std::collections::BTreeSet;
 
     use super::{Context, Policy};
-    use crate::model::{Change, ChangeKind, Coverage, Fields, Grantee, Provider, Scope, Service, Snapshot};
-    use crate::store::Baseline;
+    use crate::model::{Baseline, Change, ChangeKind, Coverage, Fields, Grantee, Provider, Scope, Service, Snapshot};
 
     pub const OWN: &str = "111111111111";
 
@@ -256,7 +271,7 @@ pub(crate) mod test_support {
         s.encrypted = true;
         s.attributes = attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         s.state = s.attributes.get("diskState").cloned();
-        s.grantees = crate::collect::azure::exposure(&s.attributes);
+        s.grantees = Grantee::azure_exposure(&s.attributes);
         s
     }
 

@@ -22,6 +22,10 @@ impl Rule for NewSnapshot {
         &["T1578.001"]
     }
 
+    fn quiet_for_backup_tooling(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.changes
             .iter()

@@ -22,6 +22,10 @@ impl Rule for PublicShare {
         &["T1537"]
     }
 
+    fn judges_exposure(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

@@ -6,9 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Baseline;
-use crate::collect::Collected;
-use crate::model::{Change, ChangeKind, Grantee, Scope, Snapshot};
+use crate::model::{Baseline, Change, ChangeKind, Collected, Grantee, Scope, Snapshot};
 
 /// Where a share list could not be read this time, carry the last known one
 /// forward (marked unverified) so the diff reports no false "share-removed"

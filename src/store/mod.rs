@@ -9,7 +9,6 @@ mod read;
 pub mod reports;
 mod write;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -17,9 +16,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use crate::model::{Provider, Scope, Snapshot};
-
-pub use read::ScanSummary;
 pub use write::ScanRecord;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,33 +71,6 @@ impl StoreError {
             Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => StoreError::ReadOnly { path },
             _ => StoreError::Sqlite { path, source },
         }
-    }
-}
-
-/// The last known state of every scope ever listed completely.
-#[derive(Debug, Default, Clone)]
-pub struct Baseline {
-    /// Current snapshot versions by scope and id.
-    pub snapshots: BTreeMap<Scope, BTreeMap<String, Snapshot>>,
-    /// Scopes that have had at least one complete listing.
-    pub established: BTreeSet<Scope>,
-}
-
-impl Baseline {
-    pub fn previous(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
-        self.snapshots.get(scope)?.get(snapshot_id)
-    }
-
-    /// Regions (locations) each account (subscription) of `provider` has
-    /// snapshots in.
-    pub fn locations(&self, provider: Provider) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (scope, snapshots) in &self.snapshots {
-            if scope.provider == provider && !snapshots.is_empty() {
-                out.entry(scope.account.clone()).or_default().insert(scope.region.clone());
-            }
-        }
-        out
     }
 }
 

@@ -1,24 +1,11 @@
 //! Reading the baseline: the last known state of each scope, and scan history.
 
 use rusqlite::Row;
-use serde::Serialize;
 
-use super::{Baseline, Store, StoreError};
-use crate::model::{Fields, Finding, Grantee, Provider, Scope, Service, Severity, Snapshot, Status};
-
-/// One line of `snapaudit history`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanSummary {
-    pub id: i64,
-    pub started_at: String,
-    pub finished_at: String,
-    pub snapshots: i64,
-    pub complete: bool,
-    pub failed_scopes: i64,
-    pub changes: i64,
-    pub findings: i64,
-    pub command: String,
-}
+use super::{Store, StoreError};
+use crate::model::{
+    Baseline, Fields, Finding, Grantee, Provider, ScanSummary, Scope, Service, Severity, Snapshot, Status,
+};
 
 impl Store {
     /// The current version of every snapshot, and which scopes have a baseline.

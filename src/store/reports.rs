@@ -4,31 +4,7 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::model::{Finding, Snapshot};
-
-/// One scan's id and start time.
-#[derive(Debug, Clone)]
-pub struct ScanRef {
-    pub id: i64,
-    pub started_at: String,
-}
-
-/// A snapshot version that had grantees, with the scans it was valid for.
-#[derive(Debug, Clone)]
-pub struct SharedVersion {
-    pub snapshot: Snapshot,
-    pub first_scan: i64,
-    /// Exclusive; `None` while current.
-    pub ended_scan: Option<i64>,
-    pub first_seen_at: String,
-}
-
-/// A stored change with its scan.
-#[derive(Debug, Clone)]
-pub struct StoredChange {
-    pub scan: ScanRef,
-    pub change: crate::model::Change,
-}
+use crate::model::{Finding, ScanRef, SharedVersion, StoredChange};
 
 impl Store {
     /// The scan `id`, or the latest when `None`.

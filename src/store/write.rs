@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Transaction, TransactionBehavior, params};
 
-use super::{Baseline, Store, StoreError};
-use crate::collect::Collected;
-use crate::model::{Change, Finding, Scope, Snapshot};
+use super::{Store, StoreError};
+use crate::model::{Baseline, Change, Collected, Finding, Scope, Snapshot};
 
 /// Everything a scan leaves in the baseline.
 pub struct ScanRecord<'a> {

@@ -26,7 +26,7 @@ use arm::Arm;
 pub use credential::CredentialChoice;
 use credential::TokenSource;
 use snapshots::ArmSnapshot;
-pub use snapshots::{Mapped, exposure, parse_snapshot};
+pub use snapshots::{Mapped, parse_snapshot};
 
 /// Azure Resource Manager in the public cloud.
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";

@@ -119,7 +119,7 @@ impl ArmSnapshot {
                 (!known.contains(&value.as_str())).then(|| format!("{field}={value}"))
             })
             .collect();
-        let grantees = exposure(&attributes);
+        let grantees = Grantee::azure_exposure(&attributes);
 
         let snapshot = Snapshot {
             scope: Scope {
@@ -153,20 +153,6 @@ impl ArmSnapshot {
 /// parser fuzz test; the collector maps page items the same way).
 pub fn parse_snapshot(json: &str, subscription: &str) -> Result<Mapped, String> {
     serde_json::from_str::<ArmSnapshot>(json).map(|s| s.into_snapshot(subscription)).map_err(|e| e.to_string())
-}
-
-/// Who could download the snapshot, as grantees (README, "Azure exposure").
-pub fn exposure(attributes: &Fields) -> Vec<Grantee> {
-    let get = |key: &str| attributes.get(key).map(String::as_str);
-    let mut grantees = Vec::new();
-    if matches!(get("diskState"), Some("ActiveSAS" | "ActiveSASFrozen")) {
-        grantees.push(Grantee::SasExport);
-    }
-    if get("networkAccessPolicy") == Some("AllowAll") && get("publicNetworkAccess") != Some("Disabled") {
-        grantees.push(Grantee::AnyNetwork);
-    }
-    grantees.sort();
-    grantees
 }
 
 /// `.../resourceGroups/{name}/...`, matched without regard to case.

@@ -16,7 +16,7 @@ pub struct PolicyFile {
     pub events_open_for: Option<String>,
     pub retention: Option<String>,
     #[serde(default)]
-    pub rules: RulesFile,
+    pub rules: std::collections::BTreeMap<String, Option<RuleFile>>,
     #[serde(default)]
     pub allow: Vec<AllowFile>,
     pub notify: Option<NotifyFile>,
@@ -33,94 +33,16 @@ pub struct NotifyFile {
     pub url: Option<serde::de::IgnoredAny>,
 }
 
-/// One key per rule id; each rule accepts only the settings it has.
+/// One block under `rules:`, keyed by rule id (an unknown id is an error
+/// placed by the validator). `enabled` and `severity` are every rule's;
+/// the other keys are the rule's own settings, which the rule reads itself
+/// (`Rule::settings`), so a key the rule lacks is still an error.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RulesFile {
-    #[serde(rename = "public-share")]
-    pub public_share: Option<Switch>,
-    #[serde(rename = "external-share")]
-    pub external_share: Option<Switch>,
-    #[serde(rename = "share-added")]
-    pub share_added: Option<Switch>,
-    #[serde(rename = "unencrypted-share")]
-    pub unencrypted_share: Option<Switch>,
-    #[serde(rename = "azure-sas-export")]
-    pub azure_sas_export: Option<Switch>,
-    #[serde(rename = "azure-network-exposure")]
-    pub azure_network_exposure: Option<Switch>,
-    #[serde(rename = "new-snapshot")]
-    pub new_snapshot: Option<Switch>,
-    #[serde(rename = "bulk-creation")]
-    pub bulk_creation: Option<BulkCreation>,
-    #[serde(rename = "bulk-deletion")]
-    pub bulk_deletion: Option<BulkDeletion>,
-    #[serde(rename = "off-hours-creation")]
-    pub off_hours_creation: Option<OffHours>,
-    #[serde(rename = "coverage-gap")]
-    pub coverage_gap: Option<Switch>,
-}
-
-/// Settings every rule has.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Switch {
+pub struct RuleFile {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BulkCreation {
-    pub enabled: Option<bool>,
-    pub severity: Option<Severity>,
-    pub threshold: Option<usize>,
-    pub window: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BulkDeletion {
-    pub enabled: Option<bool>,
-    pub severity: Option<Severity>,
-    pub threshold: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OffHours {
-    pub enabled: Option<bool>,
-    pub severity: Option<Severity>,
-    pub timezone: Option<String>,
-    pub business_hours: Option<String>,
-    pub business_days: Option<Vec<Day>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Day {
-    Mon,
-    Tue,
-    Wed,
-    Thu,
-    Fri,
-    Sat,
-    Sun,
-}
-
-impl Day {
-    pub fn weekday(self) -> jiff::civil::Weekday {
-        use jiff::civil::Weekday;
-        match self {
-            Day::Mon => Weekday::Monday,
-            Day::Tue => Weekday::Tuesday,
-            Day::Wed => Weekday::Wednesday,
-            Day::Thu => Weekday::Thursday,
-            Day::Fri => Weekday::Friday,
-            Day::Sat => Weekday::Saturday,
-            Day::Sun => Weekday::Sunday,
-        }
-    }
+    #[serde(flatten)]
+    pub settings: serde_norway::Mapping,
 }
 
 /// One allowlist entry: a reason, an optional expiry, and what it matches.

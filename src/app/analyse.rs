@@ -1,0 +1,126 @@
+//! The pure middle of a scan: what was collected, against the baseline and
+//! the previous findings, under a policy, becomes changes and findings with
+//! their lifecycle. No network, no disk: unit-tested without any server.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+
+use crate::model::{Baseline, Change, Collected, Finding, Scope};
+use crate::rules::{self, Policy};
+use crate::store::diff;
+
+/// A scan's results, ready to save and report.
+pub struct Analysis {
+    /// The listing, with share lists that could not be read carried forward.
+    pub collected: Collected,
+    pub changes: Vec<Change>,
+    /// Scopes whose first complete listing this scan is.
+    pub new_baselines: BTreeSet<Scope>,
+    /// Every finding, with status new / open / resolved / suppressed.
+    pub findings: Vec<Finding>,
+}
+
+/// Carry-forward, diff, evaluate, lifecycle.
+pub fn analyse(
+    baseline: &Baseline,
+    previous_findings: &[Finding],
+    mut collected: Collected,
+    policy: &Policy,
+    now: Timestamp,
+) -> Analysis {
+    diff::carry_forward_unknown_shares(baseline, &mut collected);
+    let changes = diff::diff(baseline, &collected);
+    let new_baselines = diff::new_baselines(baseline, &collected);
+    let findings = rules::evaluate(&rules::Context {
+        policy,
+        now,
+        snapshots: &collected.snapshots,
+        previous: baseline,
+        changes: &changes,
+        coverage: &collected.coverage,
+        new_baselines: &new_baselines,
+        organization: &collected.organization_accounts,
+    });
+    let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
+    Analysis { collected, changes, new_baselines, findings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ChangeKind, Coverage, Fields, Grantee, Provider, Service, Snapshot, Status};
+
+    fn scope() -> Scope {
+        Scope {
+            provider: Provider::Aws,
+            service: Service::Ebs,
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    fn snapshot(id: &str, grantees: Vec<Grantee>) -> Snapshot {
+        Snapshot {
+            scope: scope(),
+            id: id.into(),
+            kind: None,
+            source_id: Some("vol-1".into()),
+            created_at: Some("2026-11-24T10:00:00Z".into()),
+            size_gib: Some(8),
+            encrypted: true,
+            kms_key_id: None,
+            description: None,
+            state: Some("completed".into()),
+            tags: Default::default(),
+            grantees,
+            grantees_known: true,
+            attributes: Fields::new(),
+        }
+    }
+
+    fn listing(snapshots: Vec<Snapshot>) -> Collected {
+        Collected { snapshots, coverage: vec![Coverage::complete(scope())], ..Collected::default() }
+    }
+
+    fn baseline_of(collected: &Collected) -> Baseline {
+        let mut b = Baseline::default();
+        b.established.insert(scope());
+        for s in &collected.snapshots {
+            b.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s.clone());
+        }
+        b
+    }
+
+    #[test]
+    fn a_share_raises_then_stays_open_then_resolves_and_a_failed_scope_resolves_nothing() {
+        let policy = Policy::default();
+        let now: Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
+        let external = || vec![Grantee::Account("999999999999".into())];
+
+        let first = analyse(&Baseline::default(), &[], listing(vec![snapshot("a", vec![])]), &policy, now);
+        assert!(first.changes.is_empty() && first.findings.is_empty());
+        assert_eq!(first.new_baselines.len(), 1, "the first listing is the baseline");
+
+        let base = baseline_of(&first.collected);
+        let shared = analyse(&base, &[], listing(vec![snapshot("a", external())]), &policy, now);
+        let kinds: Vec<ChangeKind> = shared.changes.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::ShareAdded]);
+        let external_share = |a: &Analysis| a.findings.iter().find(|f| f.rule == "external-share").map(|f| f.status);
+        assert_eq!(external_share(&shared), Some(Status::New));
+
+        let base = baseline_of(&shared.collected);
+        let again = analyse(&base, &shared.findings, listing(vec![snapshot("a", external())]), &policy, now);
+        assert!(again.changes.is_empty());
+        assert_eq!(external_share(&again), Some(Status::Open));
+
+        let mut failed = Collected::default();
+        failed.coverage.push(Coverage::failed(scope(), "AccessDenied", "denied"));
+        let blind = analyse(&base, &again.findings, failed, &policy, now);
+        assert!(blind.changes.is_empty(), "a failed scope never looks like a deletion");
+        assert_ne!(external_share(&blind), Some(Status::Resolved));
+
+        let unshared = analyse(&base, &again.findings, listing(vec![snapshot("a", vec![])]), &policy, now);
+        assert_eq!(external_share(&unshared), Some(Status::Resolved));
+    }
+}
