@@ -4,7 +4,7 @@
 //! that bucket sets. Run with `scripts/bench` (sizes: SNAPAUDIT_BENCH_EBS,
 //! SNAPAUDIT_BENCH_RDS per region).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! `--output` files (atomic, owner-only), and `snapaudit report` read from
 //! the baseline, its HTML checked in headless Chromium.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

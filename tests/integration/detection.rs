@@ -3,7 +3,7 @@
 //! a change-managed snapshot: exactly the expected findings, statuses and
 //! scores; then the same findings stay `open`, and an unshare resolves.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

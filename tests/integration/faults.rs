@@ -1,7 +1,7 @@
 //! Faults of the process and the database: `kill -9` mid-scan, and two scans
 //! of one database at once. The baseline must survive both intact.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

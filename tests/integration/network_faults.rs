@@ -3,7 +3,7 @@
 //! storm, and credentials that expire part way. Nothing may be lost, and
 //! nothing false reported.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

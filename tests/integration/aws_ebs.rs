@@ -1,7 +1,7 @@
 //! End-to-end: the real binary scans EBS snapshots in moto (through our proxy
 //! where a fault, paging or a missing API is needed).
 
-mod common;
+use crate::common;
 
 use common::proxy::Proxy;
 use common::{ACCOUNT, Moto, TempDir, delete, ec2, runtime, seed_snapshots, share, snapaudit, unshare_public};

@@ -3,7 +3,7 @@
 //! error, or file a full run leaves behind: the database, its WAL and the
 //! lock file.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

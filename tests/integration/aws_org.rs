@@ -1,7 +1,7 @@
 //! End-to-end at organization scale: RDS DB and cluster snapshots, several
 //! accounts through `--org`, and throttling, on moto behind our proxy.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Scheduled operation: retention (`prune`, never the latest complete
 //! listing of a scope) and `watch` (scans in a loop).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! the baseline it diffs against (README, "Cost and speed"). The figures are
 //! printed for the closing notes.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

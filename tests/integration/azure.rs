@@ -1,7 +1,7 @@
 //! Azure, end to end: the real binary and collector against the local ARM
-//! test server serving Microsoft's example payloads (tests/common/arm.rs).
+//! test server serving Microsoft's example payloads (tests/integration/common/arm.rs).
 
-mod common;
+use crate::common;
 
 use common::arm::{ArmServer, SUB_A, SUB_B, TOKEN};
 use common::{Run, TempDir, snapaudit_with};

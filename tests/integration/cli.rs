@@ -2,7 +2,7 @@
 //! names the input, and nothing written. No emulator needed: each case fails
 //! before any cloud call.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 
