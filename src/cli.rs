@@ -164,7 +164,7 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value = "auto", requires = "azure")]
     pub azure_credential: crate::collect::azure::CredentialChoice,
     /// Send every Azure Resource Manager call here instead of
-    /// https://management.azure.com (a test server). With it, a static token
+    /// `https://management.azure.com` (a test server). With it, a static token
     /// may come from SNAPAUDIT_AZURE_TOKEN.
     #[arg(long, value_name = "URL", requires = "azure")]
     pub azure_endpoint: Option<String>,

@@ -1,8 +1,8 @@
 //! STAGE 3, pure: rules turn the scan's state and changes into findings.
 //!
 //! One file per rule, listed in [`RULES`]. Rules read a [`Context`] and touch
-//! neither the network nor the disk. After the rules: [`suppress`] marks
-//! expected work (allowlists, backup tooling), [`correlate`] scores bursts
+//! neither the network nor the disk. After the rules: `suppress` marks
+//! expected work (allowlists, backup tooling), `correlate` scores bursts
 //! that are also off-hours, and [`lifecycle`] compares with the previous
 //! scan's findings (new / open / resolved).
 

@@ -68,4 +68,14 @@ mod tests {
             assert!(rest.starts_with('_'), "{name}");
         }
     }
+
+    #[test]
+    fn every_migration_file_is_listed() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/migrations");
+        let mut files: Vec<String> =
+            std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|(name, _)| format!("{name}.sql")).collect();
+        assert_eq!(files, listed, "a migration file that is not in MIGRATIONS would never run");
+    }
 }

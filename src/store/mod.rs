@@ -129,3 +129,6 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
 pub fn default_path() -> PathBuf {
     PathBuf::from("state/snapaudit.db")
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! The store's round trip: what a scan writes is what the next scan reads,
+//! scan after scan, and a prune keeps what later diffs depend on.
+
+use std::collections::BTreeMap;
+
+use super::{ScanRecord, Store};
+use crate::model::{
+    Baseline, Change, ChangeKind, Collected, Coverage, Fields, Finding, Grantee, Provider, Scope, Service, Severity,
+    Snapshot, Status,
+};
+
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new(name: &str) -> TempDb {
+        let dir = std::env::temp_dir().join(format!("snapaudit-store-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        TempDb(dir)
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.0.join("state.db")
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn scope(region: &str) -> Scope {
+    Scope { provider: Provider::Aws, service: Service::Ebs, account: "111111111111".into(), region: region.into() }
+}
+
+fn snapshot(region: &str, id: &str, grantees: Vec<Grantee>) -> Snapshot {
+    let mut tags = Fields::new();
+    tags.insert("env".into(), "prod".into());
+    let mut attributes = Fields::new();
+    attributes.insert("storageTier".into(), "standard".into());
+    Snapshot {
+        scope: scope(region),
+        id: id.into(),
+        kind: Some("manual".into()),
+        source_id: Some("vol-1".into()),
+        created_at: Some("2026-11-24T10:00:00Z".into()),
+        size_gib: Some(8),
+        encrypted: true,
+        kms_key_id: Some("arn:aws:kms:eu-west-1:111111111111:key/k".into()),
+        description: Some("nightly".into()),
+        state: Some("completed".into()),
+        tags,
+        grantees,
+        grantees_known: true,
+        attributes,
+    }
+}
+
+fn finding(region: &str, subject: &str) -> Finding {
+    Finding {
+        rule: "external-share".into(),
+        severity: Severity::High,
+        score: 3,
+        mitre: vec!["T1537".into()],
+        scope: scope(region),
+        subject: subject.into(),
+        snapshot_id: Some(subject.into()),
+        grantees: vec!["999999999999".into()],
+        related: Vec::new(),
+        message: "shared with 999999999999".into(),
+        status: Status::New,
+        first_seen: Some("2026-11-24T12:00:00Z".into()),
+        suppressed_by: None,
+    }
+}
+
+fn save(store: &mut Store, started: &str, collected: &Collected, changes: &[Change], findings: &[Finding]) -> i64 {
+    let baseline = store.baseline().unwrap();
+    store
+        .save_scan(&ScanRecord {
+            started_at: started.into(),
+            finished_at: started.into(),
+            command: "scan".into(),
+            collected,
+            baseline: &baseline,
+            changes,
+            findings,
+            api_calls: &BTreeMap::new(),
+        })
+        .unwrap()
+}
+
+/// The baseline as comparable data: scope -> snapshots.
+fn state(b: &Baseline) -> Vec<Snapshot> {
+    b.snapshots.values().flat_map(|m| m.values().cloned()).collect()
+}
+
+#[test]
+fn a_scan_written_is_the_baseline_read_back_and_a_failed_scope_keeps_its_last_listing() {
+    let db = TempDb::new("round-trip");
+    let mut store = Store::open(&db.path()).unwrap();
+    let shared = snapshot("eu-west-1", "snap-a", vec![Grantee::Account("999999999999".into()), Grantee::Public]);
+    let first = Collected {
+        snapshots: vec![shared.clone(), snapshot("us-east-1", "snap-b", vec![])],
+        coverage: vec![Coverage::complete(scope("eu-west-1")), Coverage::complete(scope("us-east-1"))],
+        ..Collected::default()
+    };
+    let findings = [finding("eu-west-1", "snap-a")];
+    let id = save(&mut store, "2026-11-24T12:00:00Z", &first, &[], &findings);
+
+    let read = store.baseline().unwrap();
+    assert_eq!(state(&read), first.snapshots, "every field survives the round trip");
+    assert_eq!(read.established.len(), 2);
+    let previous = store.previous_findings().unwrap();
+    assert_eq!(previous.len(), 1);
+    assert_eq!(
+        (previous[0].rule.as_str(), previous[0].grantees.clone()),
+        ("external-share", findings[0].grantees.clone())
+    );
+    assert_eq!(store.findings_of(id).unwrap().len(), 1);
+
+    // us-east-1 fails: its snapshot is not deleted from the baseline.
+    let second = Collected {
+        snapshots: vec![shared.clone()],
+        coverage: vec![
+            Coverage::complete(scope("eu-west-1")),
+            Coverage::failed(scope("us-east-1"), "AccessDenied", "denied"),
+        ],
+        ..Collected::default()
+    };
+    let change = Change {
+        kind: ChangeKind::ShareRemoved,
+        scope: scope("eu-west-1"),
+        snapshot_id: "snap-a".into(),
+        grantee: Some(Grantee::Public),
+        details: "no longer public".into(),
+    };
+    save(&mut store, "2026-11-25T12:00:00Z", &second, std::slice::from_ref(&change), &[]);
+    let read = store.baseline().unwrap();
+    assert_eq!(state(&read), first.snapshots, "a failed scope keeps its last complete listing");
+    let stored = store.changes_since("2026-11-25T00:00:00Z").unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].change.kind, stored[0].change.grantee.clone()),
+        (ChangeKind::ShareRemoved, Some(Grantee::Public))
+    );
+    let history = store.history(10).unwrap();
+    assert_eq!(history.iter().map(|s| s.complete).collect::<Vec<_>>(), [false, true], "newest first");
+}
+
+#[test]
+fn a_prune_drops_old_scans_but_never_a_scopes_latest_complete_listing() {
+    let db = TempDb::new("prune");
+    let mut store = Store::open(&db.path()).unwrap();
+    let both = Collected {
+        snapshots: vec![snapshot("eu-west-1", "snap-a", vec![]), snapshot("us-east-1", "snap-b", vec![])],
+        coverage: vec![Coverage::complete(scope("eu-west-1")), Coverage::complete(scope("us-east-1"))],
+        ..Collected::default()
+    };
+    save(&mut store, "2026-01-01T00:00:00Z", &both, &[], &[]);
+    save(&mut store, "2026-02-01T00:00:00Z", &both, &[], &[]);
+    // Only eu-west-1 lists from now on: us-east-1's latest listing is scan 2.
+    let one = Collected {
+        snapshots: vec![snapshot("eu-west-1", "snap-a", vec![])],
+        coverage: vec![
+            Coverage::complete(scope("eu-west-1")),
+            Coverage::failed(scope("us-east-1"), "AccessDenied", "denied"),
+        ],
+        ..Collected::default()
+    };
+    save(&mut store, "2026-11-01T00:00:00Z", &one, &[], &[]);
+    let before = state(&store.baseline().unwrap());
+
+    let pruned = store.prune("2026-10-01T00:00:00Z").unwrap();
+    assert_eq!((pruned.scans, pruned.kept_for_baseline), (1, 1), "{pruned:?}");
+    let ids: Vec<i64> = store.history(10).unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(ids, [3, 2]);
+    assert_eq!(state(&store.baseline().unwrap()), before, "the baseline is unchanged by a prune");
+}
