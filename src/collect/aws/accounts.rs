@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use futures_util::StreamExt;
 
-use super::client::{AccountChoice, AwsOptions, Session};
 use super::error::ScopeError;
+use super::options::{AccountChoice, AwsOptions};
+use super::session::Session;
 use crate::collect::{ApiCalls, CollectError};
 
 /// One account to scan. A role that could not be assumed leaves the account

@@ -4,10 +4,12 @@
 use aws_sdk_ec2::types::{Filter, PermissionGroup, SnapshotAttributeName};
 use aws_smithy_types::date_time::Format;
 
-use super::retry::outlasting;
+use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
+
+use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Fields, Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
 
@@ -25,39 +27,24 @@ impl AwsCollector for EbsSnapshots {
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
-            let scope = Scope {
-                provider: Provider::Aws,
-                service: Service::Ebs,
-                account: ctx.account.clone(),
-                region: ctx.region.clone(),
-            };
+            let scope = ctx.scope(Service::Ebs);
             // `OwnerIds=self` alone also matches snapshots shared *to* us on some
             // endpoints; the owner-id filter pins the listing to the account itself.
-            let mut snapshots = Vec::new();
-            let mut next_token: Option<String> = None;
-            loop {
-                let token = next_token.take();
-                let page = outlasting(|| {
-                    let request = ctx
-                        .ec2
-                        .describe_snapshots()
-                        .owner_ids("self")
-                        .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
-                        .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone());
-                    async move {
-                        ctx.pace("DescribeSnapshots").await;
-                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeSnapshots", e))
-                    }
-                })
-                .await?;
-                snapshots.extend(page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)));
-                ctx.progress.listed(page.snapshots().len());
-                next_token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-                if next_token.is_none() {
-                    break;
-                }
-            }
+            let send = |token: Option<String>| {
+                ctx.ec2
+                    .describe_snapshots()
+                    .owner_ids("self")
+                    .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(token)
+                    .send()
+            };
+            let map = |page: &DescribeSnapshotsOutput| Page {
+                snapshots: page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)).collect(),
+                listed: page.snapshots().len(),
+                next: page.next_token().map(str::to_owned),
+            };
+            let mut snapshots = list_all(ctx, "DescribeSnapshots", send, map).await?;
             let unknown_exposure = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
             Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: Some(block_public_access(ctx).await) })
         })

@@ -1,12 +1,15 @@
 //! AWS collectors: one per snapshot service, run for every (account, region).
 
 mod accounts;
-mod client;
 mod ebs;
 mod error;
+mod interceptors;
+mod listing;
+mod options;
 mod pace;
 mod rds;
 mod retry;
+mod session;
 mod shares;
 
 use std::future::Future;
@@ -18,8 +21,8 @@ use futures_util::StreamExt;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
 
-pub use client::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use error::ScopeError;
+pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use pace::RateLimit;
 
 /// A boxed future, so collectors can sit in one list of trait objects.
@@ -38,10 +41,20 @@ pub struct RegionContext {
 }
 
 impl RegionContext {
+    /// The scope of `service` in this account and region.
+    pub fn scope(&self, service: Service) -> Scope {
+        scope_of(&self.account, &self.region, service)
+    }
+
     /// Wait for this account and region's token for `action`.
     pub async fn pace(&self, action: &'static str) {
         self.pacer.take(&self.account, &self.region, action).await;
     }
+}
+
+/// The one way an AWS scope is named: (aws, service, account, region).
+fn scope_of(account: &str, region: &str, service: Service) -> Scope {
+    Scope { provider: Provider::Aws, service, account: account.to_owned(), region: region.to_owned() }
 }
 
 /// What one scope listed.
@@ -94,12 +107,7 @@ pub async fn collect(
         .map(|(target, region)| {
             let (pacer, progress) = (pacer.clone(), progress.clone());
             async move {
-                let scope = |c: &dyn AwsCollector| Scope {
-                    provider: Provider::Aws,
-                    service: c.service(),
-                    account: target.account.clone(),
-                    region: region.clone(),
-                };
+                let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
                 let session = match &target.session {
                     Ok(session) => session,
                     Err(e) => {

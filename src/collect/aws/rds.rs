@@ -1,13 +1,17 @@
 //! RDS DB snapshots and cluster snapshots, with who may restore them (the
 //! `restore` attribute). Automated snapshots cannot be shared, so they cost
-//! no attribute call.
+//! no attribute call. Each has its typed mapper; the listing loop and the
+//! share reading are shared with the other AWS collectors.
 
+use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot};
 use aws_smithy_types::date_time::Format;
 
-use super::retry::outlasting;
+use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
 use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Fields, Grantee, Provider, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 /// The largest page the RDS describe calls serve.
 const PAGE_SIZE: i32 = 100;
@@ -17,16 +21,27 @@ fn shareable(s: &Snapshot) -> bool {
     s.kind.as_deref() != Some("automated")
 }
 
-fn scope(ctx: &RegionContext, service: Service) -> Scope {
-    Scope { provider: Provider::Aws, service, account: ctx.account.clone(), region: ctx.region.clone() }
-}
-
 fn tags(list: &[aws_sdk_rds::types::Tag]) -> Fields {
     list.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
 }
 
 fn rfc3339(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(Format::DateTime).ok())
+}
+
+/// The grantees in an RDS `restore` attribute, from (name, values) pairs.
+fn restore_attribute<'a>(attributes: impl Iterator<Item = (Option<&'a str>, &'a [String])>) -> Vec<Grantee> {
+    attributes.filter(|(name, _)| *name == Some("restore")).flat_map(|(_, values)| restore_grantees(values)).collect()
+}
+
+/// Share lists, then the scope's listing, for either RDS collector.
+async fn finish(
+    ctx: &RegionContext,
+    mut snapshots: Vec<Snapshot>,
+    reader: &dyn ReadShares,
+) -> Result<ScopeListing, ScopeError> {
+    let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, reader).await;
+    Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })
 }
 
 pub struct RdsDbSnapshots;
@@ -42,48 +57,35 @@ impl AwsCollector for RdsDbSnapshots {
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
-            let scope = scope(ctx, Service::Rds);
-            let mut snapshots = Vec::new();
-            let mut marker: Option<String> = None;
-            loop {
-                let from = marker.take();
-                let page = outlasting(|| {
-                    let request = ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).set_marker(from.clone());
-                    async move {
-                        ctx.pace("DescribeDBSnapshots").await;
-                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeDBSnapshots", e))
-                    }
-                })
-                .await?;
-                for s in page.db_snapshots() {
-                    let Some(id) = s.db_snapshot_identifier() else { continue };
-                    snapshots.push(Snapshot {
-                        scope: scope.clone(),
-                        id: id.to_owned(),
-                        kind: s.snapshot_type().map(str::to_owned),
-                        source_id: s.db_instance_identifier().map(str::to_owned),
-                        created_at: rfc3339(s.snapshot_create_time()),
-                        size_gib: s.allocated_storage().map(i64::from),
-                        encrypted: s.encrypted().unwrap_or(false),
-                        kms_key_id: s.kms_key_id().map(str::to_owned),
-                        description: None,
-                        state: s.status().map(str::to_owned),
-                        tags: tags(s.tag_list()),
-                        grantees: Vec::new(),
-                        grantees_known: true,
-                        attributes: Fields::new(),
-                    });
-                }
-                ctx.progress.listed(page.db_snapshots().len());
-                marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
-                if marker.is_none() {
-                    break;
-                }
-            }
-            let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, self).await;
-            Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })
+            let scope = ctx.scope(Service::Rds);
+            let send = |marker| ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).set_marker(marker).send();
+            let map = |page: &DescribeDbSnapshotsOutput| Page {
+                snapshots: page.db_snapshots().iter().filter_map(|s| db_snapshot(&scope, s)).collect(),
+                listed: page.db_snapshots().len(),
+                next: page.marker().map(str::to_owned),
+            };
+            finish(ctx, list_all(ctx, "DescribeDBSnapshots", send, map).await?, self).await
         })
     }
+}
+
+fn db_snapshot(scope: &Scope, s: &DbSnapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        scope: scope.clone(),
+        id: s.db_snapshot_identifier()?.to_owned(),
+        kind: s.snapshot_type().map(str::to_owned),
+        source_id: s.db_instance_identifier().map(str::to_owned),
+        created_at: rfc3339(s.snapshot_create_time()),
+        size_gib: s.allocated_storage().map(i64::from),
+        encrypted: s.encrypted().unwrap_or(false),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        description: None,
+        state: s.status().map(str::to_owned),
+        tags: tags(s.tag_list()),
+        grantees: Vec::new(),
+        grantees_known: true,
+        attributes: Fields::new(),
+    })
 }
 
 impl ReadShares for RdsDbSnapshots {
@@ -103,11 +105,7 @@ impl ReadShares for RdsDbSnapshots {
                 .map_err(|e| ScopeError::from_sdk("DescribeDBSnapshotAttributes", e))?;
             let attributes =
                 out.db_snapshot_attributes_result().map(|r| r.db_snapshot_attributes()).unwrap_or_default();
-            Ok(attributes
-                .iter()
-                .filter(|a| a.attribute_name() == Some("restore"))
-                .flat_map(|a| restore_grantees(a.attribute_values()))
-                .collect())
+            Ok(restore_attribute(attributes.iter().map(|a| (a.attribute_name(), a.attribute_values()))))
         })
     }
 }
@@ -125,49 +123,36 @@ impl AwsCollector for RdsClusterSnapshots {
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
-            let scope = scope(ctx, Service::RdsCluster);
-            let mut snapshots = Vec::new();
-            let mut marker: Option<String> = None;
-            loop {
-                let from = marker.take();
-                let page = outlasting(|| {
-                    let request =
-                        ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).set_marker(from.clone());
-                    async move {
-                        ctx.pace("DescribeDBClusterSnapshots").await;
-                        request.send().await.map_err(|e| ScopeError::from_sdk("DescribeDBClusterSnapshots", e))
-                    }
-                })
-                .await?;
-                for s in page.db_cluster_snapshots() {
-                    let Some(id) = s.db_cluster_snapshot_identifier() else { continue };
-                    snapshots.push(Snapshot {
-                        scope: scope.clone(),
-                        id: id.to_owned(),
-                        kind: s.snapshot_type().map(str::to_owned),
-                        source_id: s.db_cluster_identifier().map(str::to_owned),
-                        created_at: rfc3339(s.snapshot_create_time()),
-                        size_gib: s.allocated_storage().map(i64::from),
-                        encrypted: s.storage_encrypted().unwrap_or(false),
-                        kms_key_id: s.kms_key_id().map(str::to_owned),
-                        description: None,
-                        state: s.status().map(str::to_owned),
-                        tags: tags(s.tag_list()),
-                        grantees: Vec::new(),
-                        grantees_known: true,
-                        attributes: Fields::new(),
-                    });
-                }
-                ctx.progress.listed(page.db_cluster_snapshots().len());
-                marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
-                if marker.is_none() {
-                    break;
-                }
-            }
-            let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, self).await;
-            Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })
+            let scope = ctx.scope(Service::RdsCluster);
+            let send =
+                |marker| ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).set_marker(marker).send();
+            let map = |page: &DescribeDbClusterSnapshotsOutput| Page {
+                snapshots: page.db_cluster_snapshots().iter().filter_map(|s| cluster_snapshot(&scope, s)).collect(),
+                listed: page.db_cluster_snapshots().len(),
+                next: page.marker().map(str::to_owned),
+            };
+            finish(ctx, list_all(ctx, "DescribeDBClusterSnapshots", send, map).await?, self).await
         })
     }
+}
+
+fn cluster_snapshot(scope: &Scope, s: &DbClusterSnapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        scope: scope.clone(),
+        id: s.db_cluster_snapshot_identifier()?.to_owned(),
+        kind: s.snapshot_type().map(str::to_owned),
+        source_id: s.db_cluster_identifier().map(str::to_owned),
+        created_at: rfc3339(s.snapshot_create_time()),
+        size_gib: s.allocated_storage().map(i64::from),
+        encrypted: s.storage_encrypted().unwrap_or(false),
+        kms_key_id: s.kms_key_id().map(str::to_owned),
+        description: None,
+        state: s.status().map(str::to_owned),
+        tags: tags(s.tag_list()),
+        grantees: Vec::new(),
+        grantees_known: true,
+        attributes: Fields::new(),
+    })
 }
 
 impl ReadShares for RdsClusterSnapshots {
@@ -189,11 +174,7 @@ impl ReadShares for RdsClusterSnapshots {
                 .db_cluster_snapshot_attributes_result()
                 .map(|r| r.db_cluster_snapshot_attributes())
                 .unwrap_or_default();
-            Ok(attributes
-                .iter()
-                .filter(|a| a.attribute_name() == Some("restore"))
-                .flat_map(|a| restore_grantees(a.attribute_values()))
-                .collect())
+            Ok(restore_attribute(attributes.iter().map(|a| (a.attribute_name(), a.attribute_values()))))
         })
     }
 }
