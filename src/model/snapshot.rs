@@ -94,7 +94,7 @@ impl Grantee {
     }
 
     /// Who could download an Azure snapshot with these API attributes
-    /// (README, "Azure exposure").
+    /// (docs/azure.md, "What shared means on Azure").
     pub fn azure_exposure(attributes: &Fields) -> Vec<Grantee> {
         let get = |key: &str| attributes.get(key).map(String::as_str);
         let mut grantees = Vec::new();

@@ -1,5 +1,5 @@
 //! JSON lines: one `{"type": T, "data": {...}}` object per line. Field names
-//! are a contract (README, "Output"); add fields, never rename them.
+//! are a contract (docs/outputs.md, "Output: JSON lines"); add fields, never rename them.
 
 use std::io::{self, Write};
 

@@ -59,17 +59,51 @@ fn every_policy_in_the_repository_is_valid() {
     }
 }
 
+/// The README, CONTRIBUTING.md and every page under docs/.
+fn documentation() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md"), root.join("CONTRIBUTING.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
+    docs.sort();
+    pages.extend(docs.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")));
+    pages
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.strip_prefix(root).unwrap().display().to_string(), text)
+        })
+        .collect()
+}
+
 #[test]
-fn every_policy_example_in_the_readme_is_valid() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let blocks: Vec<&str> = readme.split("```yaml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
-    assert!(!blocks.is_empty(), "the README shows a policy");
+fn every_policy_example_in_the_documentation_is_valid() {
     let dir = TempDir::new();
-    for (i, block) in blocks.iter().enumerate() {
-        let path = dir.path().join(format!("readme-{i}.yaml"));
-        std::fs::write(&path, block).unwrap();
-        let run = snapaudit(dir.path(), None, &["validate", "--policy", path.to_str().unwrap()]);
-        assert_eq!(run.code, 0, "README yaml block {i}:\n{block}\n{run:?}");
+    let mut checked = 0;
+    for (page, text) in documentation() {
+        let blocks: Vec<&str> = text.split("```yaml\n").skip(1).map(|rest| rest.split("```").next().unwrap()).collect();
+        for (i, block) in blocks.iter().enumerate() {
+            let path = dir.path().join(format!("{}-{i}.yaml", page.replace('/', "-")));
+            std::fs::write(&path, block).unwrap();
+            let run = snapaudit(dir.path(), None, &["validate", "--policy", path.to_str().unwrap()]);
+            assert_eq!(run.code, 0, "{page} yaml block {i}:\n{block}\n{run:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "docs/policy.md and CONTRIBUTING.md show policies; {checked} checked");
+}
+
+#[test]
+fn every_relative_link_in_the_documentation_resolves() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (page, text) in documentation() {
+        let folder = root.join(&page).parent().unwrap().to_owned();
+        for target in text.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
+            let path = target.split('#').next().unwrap();
+            if path.is_empty() || path.contains("://") {
+                continue;
+            }
+            assert!(folder.join(path).exists(), "{page}: link to {target} leads nowhere");
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! which generates pages as they are asked for) completes, and memory grows
 //! by a bounded amount per snapshot: pages are mapped and dropped, never held.
 //! Memory is not flat: a scan holds every mapped snapshot, and a rescan also
-//! the baseline it diffs against (README, "Cost and speed"). The figures are
+//! the baseline it diffs against (docs/performance.md). The figures are
 //! printed for the closing notes.
 
 use crate::common;

@@ -1,5 +1,5 @@
 //! Azure managed-disk snapshots, through the ARM REST API with an
-//! azure_identity credential (README, "Dependency notes" says why no SDK).
+//! azure_identity credential (docs/architecture.md, "Dependency notes", says why no SDK).
 //!
 //! Scopes: one per (subscription, location) where snapshots live, plus a
 //! subscription-wide scope with region `*` that records whether the
