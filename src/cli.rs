@@ -17,6 +17,10 @@ pub struct Cli {
     /// How errors and warnings are written on stderr.
     #[arg(long, value_enum, global = true, default_value = "text", env = "SNAPAUDIT_LOG_FORMAT")]
     pub log_format: crate::log::LogFormat,
+    /// Diagnostics on stderr: `-v` shows the SDKs' requests, retries and
+    /// throttling, `-vv` everything. RUST_LOG (`target=level,...`) overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

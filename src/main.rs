@@ -9,6 +9,7 @@ use snapaudit::cli::Cli;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     snapaudit::log::set_format(cli.log_format);
+    snapaudit::log::diagnostics(cli.verbose, cli.log_format);
     match app::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

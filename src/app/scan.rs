@@ -113,24 +113,31 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     })
 }
 
-/// Every provider the plan names, listed concurrently with a progress line;
+/// Every provider the plan names, listed concurrently with a progress bar each;
 /// `None` when Ctrl-C came first.
 async fn collect_or_interrupt(
     plan: &ScanPlan,
     api_calls: &ApiCalls,
 ) -> Result<Option<Collected>, collect::CollectError> {
-    let tracker = Arc::new(Progress::default());
-    let ticker = progress::show(tracker.clone());
+    let (aws_progress, azure_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
+    let mut shown = Vec::new();
+    if plan.aws.is_some() {
+        shown.push(("AWS", aws_progress.clone()));
+    }
+    if plan.azure.is_some() {
+        shown.push(("Azure", azure_progress.clone()));
+    }
+    let display = progress::show(shown);
     let providers = async {
         let aws = async {
             match &plan.aws {
-                Some(options) => collect::aws::collect(options, api_calls, tracker.clone()).await.map(Some),
+                Some(options) => collect::aws::collect(options, api_calls, aws_progress.clone()).await.map(Some),
                 None => Ok(None),
             }
         };
         let azure = async {
             match &plan.azure {
-                Some(options) => collect::azure::collect(options, api_calls, tracker.clone()).await.map(Some),
+                Some(options) => collect::azure::collect(options, api_calls, azure_progress.clone()).await.map(Some),
                 None => Ok(None),
             }
         };
@@ -145,9 +152,8 @@ async fn collect_or_interrupt(
         result = providers => result.map(Some),
         _ = tokio::signal::ctrl_c() => Ok(None),
     };
-    if let Some(ticker) = ticker {
-        ticker.abort();
-        progress::clear();
+    if let Some(display) = display {
+        display.finish();
     }
     result
 }

@@ -1,11 +1,16 @@
-//! Scan progress for people at a terminal: a single status line on stderr,
-//! redrawn a few times a second; nothing at all when stderr is not a TTY.
+//! Scan progress for people at a terminal: one bar per provider (scopes done
+//! of scopes planned, with an ETA, snapshots listed and share lists read),
+//! and an overall bar when several providers are scanned. Nothing at all
+//! when stderr is not a terminal (cron, pipes, CI).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// One provider's counters, updated by its collectors.
 #[derive(Debug, Default)]
 pub struct Progress {
     scopes_total: AtomicUsize,
@@ -31,35 +36,89 @@ impl Progress {
         self.shares_checked.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn line(&self) -> String {
+    /// (scopes done, scopes planned).
+    fn scopes(&self) -> (u64, u64) {
+        (self.scopes_done.load(Ordering::Relaxed) as u64, self.scopes_total.load(Ordering::Relaxed) as u64)
+    }
+
+    fn message(&self) -> String {
         format!(
-            "scopes {}/{} · snapshots listed {} · share lists read {}",
-            self.scopes_done.load(Ordering::Relaxed),
-            self.scopes_total.load(Ordering::Relaxed),
+            "snapshots listed {} · share lists read {}",
             self.listed.load(Ordering::Relaxed),
-            self.shares_checked.load(Ordering::Relaxed),
+            self.shares_checked.load(Ordering::Relaxed)
         )
     }
 }
 
-/// Redraw the status line until the returned handle is aborted; `None` when
-/// stderr is not a terminal (cron, pipes, CI).
-pub fn show(progress: Arc<Progress>) -> Option<tokio::task::JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        loop {
-            eprint!("\r\x1b[K{}", progress.line());
-            let _ = std::io::stderr().flush();
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }))
+/// The bars on screen, redrawn until [`Display::finish`].
+pub struct Display {
+    bars: MultiProgress,
+    ticker: tokio::task::JoinHandle<()>,
 }
 
-/// Erase the status line.
-pub fn clear() {
-    if std::io::stderr().is_terminal() {
-        eprint!("\r\x1b[K");
+impl Display {
+    /// Stop redrawing and erase the bars.
+    pub fn finish(self) {
+        self.ticker.abort();
+        self.bars.clear().ok();
+    }
+}
+
+/// Draw a bar per `(name, progress)`; `None` when stderr is not a terminal.
+pub fn show(providers: Vec<(&'static str, Arc<Progress>)>) -> Option<Display> {
+    if !std::io::stderr().is_terminal() || providers.is_empty() {
+        return None;
+    }
+    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    let style = ProgressStyle::with_template("{prefix:>6} [{bar:24}] {pos}/{len} scopes · {msg} · ETA {eta}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let add = |name: &str| {
+        let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
+        bar.set_prefix(name.to_owned());
+        bar
+    };
+    let each: Vec<(ProgressBar, Arc<Progress>)> = providers
+        .into_iter()
+        .map(|(name, p)| {
+            let bar = add(name);
+            bar.set_message(p.message());
+            (bar, p)
+        })
+        .collect();
+    let overall = (each.len() > 1).then(|| add("all"));
+    let ticker = tokio::spawn(async move {
+        loop {
+            let (mut done, mut total) = (0, 0);
+            for (bar, progress) in &each {
+                let (d, t) = progress.scopes();
+                bar.set_length(t);
+                bar.set_position(d);
+                bar.set_message(progress.message());
+                (done, total) = (done + d, total + t);
+            }
+            if let Some(bar) = &overall {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    Some(Display { bars, ticker })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn counters_add_up() {
+        let p = Progress::default();
+        p.add_scopes(3);
+        p.scopes_done(2);
+        p.listed(1000);
+        p.share_checked();
+        assert_eq!(p.scopes(), (2, 3));
+        assert_eq!(p.message(), "snapshots listed 1000 · share lists read 1");
     }
 }

@@ -1,6 +1,7 @@
 //! CSV (RFC 4180): one row per listed finding, for spreadsheets and
 //! ticketing imports. Lists inside a cell are joined with `;`.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::{ScanReport, Sink};
@@ -56,30 +57,19 @@ fn finding_row(f: &Finding) -> Vec<String> {
     ]
 }
 
-/// One CSV record: cells quoted when they hold a comma, quote or line break.
-/// A cell starting with `=`, `+`, `-` or `@` gets a leading `'` so a
+/// One CSV record (RFC 4180, CRLF, quoted only where needed, by the `csv`
+/// crate). A cell starting with `=`, `+`, `-` or `@` gets a leading `'` so a
 /// spreadsheet never runs a snapshot tag as a formula.
 pub fn write_row<'a>(out: &mut dyn Write, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
-    let mut first = true;
-    for cell in cells {
-        if !first {
-            out.write_all(b",")?;
-        }
-        first = false;
-        let guarded;
-        let cell = if cell.starts_with(['=', '+', '-', '@']) {
-            guarded = format!("'{cell}");
-            guarded.as_str()
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+    writer.write_record(cells.map(|cell| {
+        if cell.starts_with(['=', '+', '-', '@']) {
+            Cow::Owned(format!("'{cell}").into_bytes())
         } else {
-            cell
-        };
-        if cell.contains([',', '"', '\n', '\r']) {
-            write!(out, "\"{}\"", cell.replace('"', "\"\""))?;
-        } else {
-            out.write_all(cell.as_bytes())?;
+            Cow::Borrowed(cell.as_bytes())
         }
-    }
-    out.write_all(b"\r\n")
+    }))?;
+    writer.flush()
 }
 
 #[cfg(test)]

@@ -119,3 +119,33 @@ fn credentials_expiring_mid_scan_fail_the_later_scopes_clearly() {
     assert_eq!(next.code, 0, "{next:?}");
     assert!(next.changes().is_empty(), "{:?}", next.changes());
 }
+
+#[test]
+fn verbose_shows_the_sdks_retries_as_text_or_json_and_quiet_runs_show_none() {
+    let (_moto, proxy, dir) = scanned_account();
+    proxy.state.set(|f| f.fail_next = 1);
+    let quiet = scan(&proxy, &dir);
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert!(!quiet.stderr.contains("aws_smithy_runtime"), "no diagnostics without -v: {}", quiet.stderr);
+
+    proxy.state.set(|f| f.fail_next = 1);
+    let args = ["-v", "scan", "--format", "jsonl", "--region", REGIONS[0], "--region", REGIONS[1], "--fail-on", "none"];
+    let verbose = snapaudit(dir.path(), Some(&proxy.url), &args);
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    assert_eq!(verbose.summary()["snapshots"], 60, "stdout holds the report alone");
+    assert!(
+        verbose.stderr.lines().any(|l| l.contains("aws_smithy_runtime::client::retries") && l.contains("failed")),
+        "the injected 500 shows as a failed attempt that is retried:\n{}",
+        verbose.stderr
+    );
+
+    proxy.state.set(|f| f.fail_next = 1);
+    let json = snapaudit(dir.path(), Some(&proxy.url), &[&["--log-format", "json"], &args[..]].concat());
+    assert_eq!(json.code, 0, "{json:?}");
+    let lines: Vec<Value> =
+        json.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(
+        lines.iter().any(|l| l["target"].as_str().is_some_and(|t| t.starts_with("aws_smithy_runtime"))),
+        "{lines:?}"
+    );
+}

@@ -34,7 +34,9 @@ where
         match call().await {
             Err(e) if worth_retrying(&e.code) && round < ROUNDS => {
                 round += 1;
-                tokio::time::sleep(Duration::from_secs(1 << round.min(5))).await;
+                let wait = Duration::from_secs(1 << round.min(5));
+                tracing::info!(code = %e.code, round, ?wait, "{}; the SDK's retries are spent, waiting", e.message);
+                tokio::time::sleep(wait).await;
             }
             other => return other,
         }

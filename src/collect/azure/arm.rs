@@ -161,6 +161,7 @@ impl Arm {
             };
             if attempt + 1 < ATTEMPTS {
                 let delay = wait.unwrap_or(self.backoff * 2u32.pow(attempt)).min(LONGEST_WAIT);
+                tracing::debug!(action, attempt = attempt + 1, code = %last.code, ?delay, "ARM call failed; retrying");
                 tokio::time::sleep(delay).await;
             }
         }
