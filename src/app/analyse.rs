@@ -49,34 +49,12 @@ pub fn analyse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChangeKind, Coverage, Fields, Grantee, Provider, Service, Snapshot, Status};
+    use crate::model::{ChangeKind, Coverage, Grantee, Snapshot, Status};
+    use crate::rules::test_support::snapshot;
 
+    /// The scope of the rules' test snapshots.
     fn scope() -> Scope {
-        Scope {
-            provider: Provider::Aws,
-            service: Service::Ebs,
-            account: "111111111111".into(),
-            region: "eu-west-1".into(),
-        }
-    }
-
-    fn snapshot(id: &str, grantees: Vec<Grantee>) -> Snapshot {
-        Snapshot {
-            scope: scope(),
-            id: id.into(),
-            kind: None,
-            source_id: Some("vol-1".into()),
-            created_at: Some("2026-11-24T10:00:00Z".into()),
-            size_gib: Some(8),
-            encrypted: true,
-            kms_key_id: None,
-            description: None,
-            state: Some("completed".into()),
-            tags: Default::default(),
-            grantees,
-            grantees_known: true,
-            attributes: Fields::new(),
-        }
+        snapshot("x", vec![]).scope
     }
 
     fn listing(snapshots: Vec<Snapshot>) -> Collected {
