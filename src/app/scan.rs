@@ -106,7 +106,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         plan.fail_on.threshold().is_some_and(|t| findings.iter().any(|f| f.status.is_active() && f.severity >= t));
     Ok(if over_threshold {
         exit::FINDINGS
-    } else if collected.coverage.iter().any(|c| !c.is_complete()) {
+    } else if collected.coverage.iter().any(|c| !c.is_complete() || c.exposure_error.is_some()) {
         exit::INCOMPLETE
     } else {
         exit::OK

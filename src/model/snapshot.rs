@@ -226,6 +226,10 @@ pub struct Coverage {
     pub error: Option<String>,
     /// Snapshots listed whose share list could not be read (exposure unknown).
     pub unknown_exposure: Vec<String>,
+    /// Why share lists could not be read (AWS): the action denied and the
+    /// permission to grant, or throttling past the retries. `None` where
+    /// every share list was read, and for Azure's unrecognised values.
+    pub exposure_error: Option<String>,
     /// EBS only: the region's snapshot block-public-access state
     /// (`block-all-sharing`, `block-new-sharing`, `unblocked`, or `unknown`).
     pub block_public_access: Option<String>,
@@ -239,6 +243,7 @@ impl Coverage {
             error_code: None,
             error: None,
             unknown_exposure: Vec::new(),
+            exposure_error: None,
             block_public_access: None,
         }
     }
@@ -250,6 +255,7 @@ impl Coverage {
             error_code: Some(code.into()),
             error: Some(message.into()),
             unknown_exposure: Vec::new(),
+            exposure_error: None,
             block_public_access: None,
         }
     }

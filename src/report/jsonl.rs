@@ -83,6 +83,7 @@ pub fn coverage(c: &Coverage) -> serde_json::Value {
         "error_code": c.error_code,
         "error": c.error,
         "unknown_exposure": c.unknown_exposure,
+        "exposure_error": c.exposure_error,
         "block_public_access": c.block_public_access,
     })
 }

@@ -24,6 +24,7 @@ pub mod settings;
 mod share_added;
 mod suppress;
 mod unencrypted_share;
+mod unknown_exposure;
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -152,6 +153,7 @@ pub const RULES: &[&dyn Rule] = &[
     &bulk_creation::BulkCreation,
     &off_hours_creation::OffHoursCreation,
     &coverage_gap::CoverageGap,
+    &unknown_exposure::UnknownExposure,
     &new_snapshot::NewSnapshot,
 ];
 

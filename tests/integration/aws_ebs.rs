@@ -239,3 +239,60 @@ fn a_region_the_account_does_not_have_is_named_and_nothing_is_written() {
     };
     assert_eq!(scans, 0, "nothing written");
 }
+
+/// Regression (issue 13, item 7): a region named twice, not side by side, was
+/// scanned twice and the save failed on the coverage table's primary key
+/// after the whole scan had run.
+#[test]
+fn a_region_named_twice_is_scanned_once() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    rt.block_on(seed_snapshots(&ec2(&moto.url, "eu-west-1"), 2, "repeated"));
+    let args = ["scan", "--format", "jsonl", "--region", "eu-west-1", "--region", "us-east-1", "--region", "eu-west-1"];
+    let run = snapaudit(dir.path(), Some(&moto.url), &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let scopes: Vec<(String, String)> = run
+        .records("coverage")
+        .iter()
+        .map(|c| (c["region"].as_str().unwrap().to_owned(), c["service"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(scopes.len(), 6, "two regions x three services, each once: {scopes:?}");
+    assert_eq!(run.summary()["snapshots"], 2);
+    let history = snapaudit(dir.path(), None, &["history", "--format", "jsonl"]);
+    assert_eq!(history.records("scan").len(), 1, "the scan was saved: {history:?}");
+}
+
+/// Regression (issue 13, item 4): an SCP or policy that denies
+/// `ec2:DescribeSnapshotAttribute` left every snapshot's exposure unknown,
+/// and a snapshot made public meanwhile went unreported with exit 0.
+#[test]
+fn a_denied_share_list_is_a_finding_naming_the_permission_and_exit_3() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 3, "scp"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(scan().code, 0);
+
+    proxy.state.set(|f| {
+        f.deny_actions.insert("DescribeSnapshotAttribute".into());
+    });
+    rt.block_on(share(&client, &ids[0], None));
+    let blind = scan();
+    assert_eq!(blind.code, 3, "unknown exposure is incomplete coverage: {blind:?}");
+    let ebs = blind.records("coverage").into_iter().find(|c| c["service"] == "ebs").unwrap();
+    assert_eq!(ebs["status"], "complete", "the listing itself worked");
+    assert_eq!(ebs["unknown_exposure"].as_array().unwrap().len(), 3);
+    let finding = blind.records("finding").into_iter().find(|f| f["rule"] == "unknown-exposure").expect("a finding");
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("3 snapshot(s)") && message.contains("ec2:DescribeSnapshotAttribute"), "{message}");
+    assert!(message.contains("UnauthorizedOperation") && message.contains("grant"), "{message}");
+    assert_eq!(finding["severity"], "medium");
+    assert!(blind.changes().is_empty(), "no share is reported removed while unread: {:?}", blind.changes());
+
+    proxy.state.set(|f| f.deny_actions.clear());
+    let seen = scan();
+    assert_eq!(seen.code, 1, "the public share is found once readable: {seen:?}");
+    assert!(seen.findings().contains(&("public-share".to_owned(), ids[0].clone())), "{:?}", seen.findings());
+    let resolved = seen.records("finding").into_iter().find(|f| f["rule"] == "unknown-exposure").expect("resolved");
+    assert_eq!(resolved["status"], "resolved");
+}

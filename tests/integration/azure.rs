@@ -291,3 +291,26 @@ fn the_table_names_azure_exposure_and_odd_values() {
     assert!(run.stdout.contains("azure-sas-export"), "{}", run.stdout);
     assert!(run.stdout.contains("unrecognised exposure values for 1 snapshot(s)"), "{}", run.stdout);
 }
+
+/// Regression (issue 13, item 6): a subscription where Microsoft.Compute was
+/// never registered answers 409 `MissingSubscriptionRegistration`. It holds no
+/// snapshot: complete and empty, with a note; no coverage gap, no exit 3.
+#[test]
+fn a_subscription_without_the_compute_provider_is_complete_and_empty() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.add_copies(SUB_B, "b", 2);
+    server.state.set(|f| {
+        f.not_registered.insert(SUB_B.into());
+    });
+    let dir = TempDir::new();
+    let run = scan(&dir, &server, &["--fail-on", "none"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = run.records("coverage");
+    let b: Vec<&Value> = rows.iter().filter(|c| c["account"] == SUB_B).collect();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!((b[0]["status"].as_str(), b[0]["region"].as_str()), (Some("complete"), Some("*")));
+    assert_eq!(b[0]["error_code"], "MissingSubscriptionRegistration");
+    assert!(!findings(&run).iter().any(|f| f.0 == "coverage-gap"), "{:?}", findings(&run));
+    assert!(run.stderr.contains("Microsoft.Compute is not registered"), "{}", run.stderr);
+}

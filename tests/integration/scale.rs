@@ -35,8 +35,10 @@ fn scan_peak(server: &ArmServer, dir: &TempDir) -> (u64, Duration, std::process:
         ],
     )
     .env("SNAPAUDIT_AZURE_TOKEN", TOKEN)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
+    // Files, not pipes: nobody reads a pipe while the scan runs, and a
+    // report larger than the pipe's buffer would block the scan forever.
+    .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
+    .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
     .spawn()
     .unwrap();
     let started = Instant::now();
@@ -51,7 +53,10 @@ fn scan_peak(server: &ArmServer, dir: &TempDir) -> (u64, Duration, std::process:
         std::thread::sleep(Duration::from_millis(20));
     }
     let took = started.elapsed();
-    (peak, took, child.wait_with_output().unwrap())
+    let mut out = child.wait_with_output().unwrap();
+    out.stdout = std::fs::read(dir.path().join("stdout")).unwrap();
+    out.stderr = std::fs::read(dir.path().join("stderr")).unwrap();
+    (peak, took, out)
 }
 
 #[test]

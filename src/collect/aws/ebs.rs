@@ -45,8 +45,8 @@ impl AwsCollector for EbsSnapshots {
                 next: page.next_token().map(str::to_owned),
             };
             let mut snapshots = list_all(ctx, "DescribeSnapshots", send, map).await?;
-            let unknown_exposure = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
-            Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: Some(block_public_access(ctx).await) })
+            let unread = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
+            Ok(ScopeListing { snapshots, unread, block_public_access: Some(block_public_access(ctx).await) })
         })
     }
 }
@@ -54,6 +54,10 @@ impl AwsCollector for EbsSnapshots {
 impl ReadShares for EbsSnapshots {
     fn gone_code(&self) -> &'static str {
         "InvalidSnapshot.NotFound"
+    }
+
+    fn permission(&self) -> &'static str {
+        "ec2:DescribeSnapshotAttribute"
     }
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {

@@ -61,8 +61,8 @@ fn scope_of(account: &str, region: &str, service: Service) -> Scope {
 #[derive(Debug, Default)]
 pub struct ScopeListing {
     pub snapshots: Vec<Snapshot>,
-    /// Listed snapshots whose share list could not be read.
-    pub unknown_exposure: Vec<String>,
+    /// Listed snapshots whose share list could not be read, and why.
+    pub unread: shares::Unread,
     /// The region's EBS snapshot block-public-access state, where it applies.
     pub block_public_access: Option<String>,
 }
@@ -142,7 +142,8 @@ pub async fn collect(
         match result {
             Ok(listing) => {
                 let mut coverage = Coverage::complete(scope);
-                coverage.unknown_exposure = listing.unknown_exposure;
+                coverage.unknown_exposure = listing.unread.ids;
+                coverage.exposure_error = listing.unread.reason;
                 coverage.block_public_access = listing.block_public_access;
                 collected.snapshots.extend(listing.snapshots);
                 collected.coverage.push(coverage);

@@ -40,8 +40,8 @@ async fn finish(
     mut snapshots: Vec<Snapshot>,
     reader: &dyn ReadShares,
 ) -> Result<ScopeListing, ScopeError> {
-    let unknown_exposure = fill_grantees(ctx, &mut snapshots, shareable, reader).await;
-    Ok(ScopeListing { snapshots, unknown_exposure, block_public_access: None })
+    let unread = fill_grantees(ctx, &mut snapshots, shareable, reader).await;
+    Ok(ScopeListing { snapshots, unread, block_public_access: None })
 }
 
 pub struct RdsDbSnapshots;
@@ -91,6 +91,10 @@ fn db_snapshot(scope: &Scope, s: &DbSnapshot) -> Option<Snapshot> {
 impl ReadShares for RdsDbSnapshots {
     fn gone_code(&self) -> &'static str {
         "DBSnapshotNotFound"
+    }
+
+    fn permission(&self) -> &'static str {
+        "rds:DescribeDBSnapshotAttributes"
     }
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
@@ -158,6 +162,10 @@ fn cluster_snapshot(scope: &Scope, s: &DbClusterSnapshot) -> Option<Snapshot> {
 impl ReadShares for RdsClusterSnapshots {
     fn gone_code(&self) -> &'static str {
         "DBClusterSnapshotNotFoundFault"
+    }
+
+    fn permission(&self) -> &'static str {
+        "rds:DescribeDBClusterSnapshotAttributes"
     }
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {

@@ -172,6 +172,9 @@ fn scope(subscription: &str, region: &str) -> Scope {
 
 type Listing = (Vec<Snapshot>, Vec<Coverage>);
 
+/// ARM's code for a resource provider not registered in the subscription.
+const NOT_REGISTERED: &str = "MissingSubscriptionRegistration";
+
 /// One subscription's snapshots and coverage. A refused token (401) is no
 /// subscription's fault: it stops the scan, and nothing is written.
 async fn list_subscription(
@@ -208,6 +211,21 @@ async fn list_subscription(
                 message: format!("subscription {subscription}: {}", e.message),
                 hint: credential::WHAT_TO_DO,
             });
+        }
+        // ARM answers 409 `MissingSubscriptionRegistration` when the
+        // Microsoft.Compute resource provider was never registered in the
+        // subscription (Azure Resource Manager, "Resolve errors for resource
+        // provider registration"): no snapshot can exist there, so the listing
+        // is complete and empty, with a note.
+        Err(e) if e.code == NOT_REGISTERED => {
+            crate::log::notice(&format!(
+                "subscription {subscription}: Microsoft.Compute is not registered, so it holds no snapshots"
+            ));
+            let mut empty = Coverage::complete(scope(subscription, SUBSCRIPTION_WIDE));
+            empty.error_code = Some(NOT_REGISTERED.to_owned());
+            empty.error = Some(format!("{} (no snapshots can exist; listed as complete and empty)", e.message));
+            let known = known.into_iter().flatten().map(|location| Coverage::complete(scope(subscription, location)));
+            return Ok((Vec::new(), std::iter::once(empty).chain(known).collect()));
         }
         Err(e) => {
             let failed = Coverage::failed(scope(subscription, SUBSCRIPTION_WIDE), e.code, e.message);

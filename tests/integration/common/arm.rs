@@ -40,6 +40,9 @@ pub struct Faults {
     pub truncate_next: u32,
     /// Every request for these subscriptions answers 500 (`Retry-After: 0`).
     pub always_fail: BTreeSet<String>,
+    /// Subscriptions where Microsoft.Compute is not registered: their
+    /// snapshot list answers 409 `MissingSubscriptionRegistration`.
+    pub not_registered: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -259,6 +262,14 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
         ["subscriptions", _, "providers", "Microsoft.Compute", "snapshots"] => {
             if query.get("api-version").map(String::as_str) != Some(SNAPSHOTS_API) {
                 return error(StatusCode::BAD_REQUEST, "InvalidApiVersionParameter", "Unsupported api-version.");
+            }
+            if faults.not_registered.contains(&subscription) {
+                return error(
+                    StatusCode::CONFLICT,
+                    "MissingSubscriptionRegistration",
+                    "The subscription is not registered to use namespace 'Microsoft.Compute'. \
+                     See https://aka.ms/rps-not-found for how to register subscriptions.",
+                );
             }
             if faults.forbidden.contains(&subscription) {
                 return error(

@@ -24,6 +24,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 pub struct Faults {
     /// Regions whose every EC2 call answers 403 `UnauthorizedOperation`.
     pub deny_regions: BTreeSet<String>,
+    /// Actions an IAM policy or SCP denies everywhere (e.g.
+    /// `DescribeSnapshotAttribute`): 403 `UnauthorizedOperation` for EC2,
+    /// `AccessDenied` for RDS.
+    pub deny_actions: BTreeSet<String>,
     /// Serve `DescribeSnapshots` in pages of this many, with `nextToken`.
     pub page_size: Option<usize>,
     /// Answer `GetSnapshotBlockPublicAccessState` with this state.
@@ -269,7 +273,7 @@ async fn handle(
         ));
     }
 
-    if faults.deny_regions.contains(&region) && service != "sts" {
+    if (faults.deny_regions.contains(&region) || faults.deny_actions.contains(&action)) && service != "sts" {
         // Each service denies in its own error format and code.
         return Ok(if service == "rds" {
             xml(StatusCode::FORBIDDEN, rds_error("AccessDenied", "User is not authorized to perform this action"))
