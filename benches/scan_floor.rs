@@ -1,8 +1,11 @@
 //! Benchmark: a scan of 2 regions x (2,000 EBS + 200 RDS) snapshots, through
-//! our proxy enforcing AWS's token bucket per (region, action) (100 tokens,
-//! 20 per second) with 40 ms latency per request, against the physical floor
-//! that bucket sets. Run with `scripts/bench` (sizes: SNAPAUDIT_BENCH_EBS,
-//! SNAPAUDIT_BENCH_RDS per region).
+//! our proxy metering as AWS does (EC2: a bucket per (region, action), 100
+//! tokens, 20 per second; RDS: one bucket per region for all its actions, 300
+//! tokens, 12 per second) with 40 ms latency per request, against the
+//! physical floor those buckets set. Run with `scripts/bench` (sizes per
+//! region: SNAPAUDIT_BENCH_EBS, SNAPAUDIT_BENCH_RDS; or exactly
+//! SNAPAUDIT_BENCH_RDS_DB manual DB and SNAPAUDIT_BENCH_RDS_CLUSTER manual
+//! cluster snapshots, for the RDS-bound scenario).
 
 #[path = "../tests/integration/common/mod.rs"]
 mod common;
@@ -18,6 +21,8 @@ use futures_util::StreamExt;
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const BURST: f64 = 100.0;
 const REFILL: f64 = 20.0;
+const RDS_BURST: f64 = 300.0;
+const RDS_REFILL: f64 = 12.0;
 const LATENCY: Duration = Duration::from_millis(40);
 
 fn size(var: &str, default: usize) -> usize {
@@ -34,6 +39,12 @@ struct RdsPlan {
 }
 
 impl RdsPlan {
+    /// Exactly `manual_db` and `manual_cluster` manual snapshots, on a few
+    /// instances and clusters.
+    fn manual(manual_db: usize, manual_cluster: usize) -> RdsPlan {
+        RdsPlan { instances: 10, clusters: 5, manual_db, manual_cluster }
+    }
+
     fn for_total(total: usize) -> RdsPlan {
         let instances = (total / 10).max(1);
         let clusters = (total / 40).max(1);
@@ -88,7 +99,11 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 fn main() {
     // `cargo bench` passes --bench; nothing else is read from the arguments.
     let ebs_per_region = size("SNAPAUDIT_BENCH_EBS", 2000);
-    let rds_plan = RdsPlan::for_total(size("SNAPAUDIT_BENCH_RDS", 200));
+    let rds_plan =
+        match (std::env::var("SNAPAUDIT_BENCH_RDS_DB").is_ok(), std::env::var("SNAPAUDIT_BENCH_RDS_CLUSTER").is_ok()) {
+            (false, false) => RdsPlan::for_total(size("SNAPAUDIT_BENCH_RDS", 200)),
+            _ => RdsPlan::manual(size("SNAPAUDIT_BENCH_RDS_DB", 0), size("SNAPAUDIT_BENCH_RDS_CLUSTER", 0)),
+        };
     let rds_per_region = rds_plan.automated() + rds_plan.manual_db + rds_plan.manual_cluster;
 
     let moto = Moto::start();
@@ -105,6 +120,7 @@ fn main() {
     let proxy = Proxy::start(&moto.url);
     proxy.state.set(|f| {
         f.bucket = Some((BURST, REFILL));
+        f.rds_bucket = Some((RDS_BURST, RDS_REFILL));
         f.latency = LATENCY;
         // Answer as AWS does (moto lacks the action and would cost a retry).
         f.block_public_access = Some("unblocked".into());
@@ -135,8 +151,9 @@ fn main() {
         .unwrap_or_else(|| panic!("no summary: {}", String::from_utf8_lossy(&out.stderr)))["data"]
         .clone();
 
-    // The floor: every (region, action) bucket drains in parallel; the
-    // slowest one bounds the scan. Calls counted by the proxy, as sent.
+    // The floor: every bucket drains in parallel, each (region, EC2 action)
+    // and each region's RDS bucket; the slowest one bounds the scan. Calls
+    // counted by the proxy, as sent.
     let mut calls: BTreeMap<(String, String), u64> = BTreeMap::new();
     for region in REGIONS {
         for action in [
@@ -151,7 +168,19 @@ fn main() {
             calls.insert((region.to_owned(), action.to_owned()), proxy.state.count_in(region, action));
         }
     }
-    let floor = calls.values().map(|n| ((*n as f64) - BURST).max(0.0) / REFILL).fold(0.0, f64::max);
+    let ec2_floor = calls
+        .iter()
+        .filter(|((_, a), _)| !a.contains("DB"))
+        .map(|(_, n)| ((*n as f64) - BURST).max(0.0) / REFILL)
+        .fold(0.0, f64::max);
+    let rds_floor = REGIONS
+        .iter()
+        .map(|r| {
+            let n: u64 = calls.iter().filter(|((region, a), _)| region == r && a.contains("DB")).map(|(_, n)| n).sum();
+            ((n as f64) - RDS_BURST).max(0.0) / RDS_REFILL
+        })
+        .fold(0.0, f64::max);
+    let floor = ec2_floor.max(rds_floor);
     let ebs_total = (REGIONS.len() * ebs_per_region) as f64;
     let ebs_calls: u64 = calls
         .iter()
@@ -169,14 +198,16 @@ fn main() {
         REGIONS.len(),
         rds_plan.automated()
     );
-    println!("  bucket {BURST}/{REFILL} per second per (region, action), latency {LATENCY:?}");
+    println!(
+        "  buckets: EC2 {BURST}/{REFILL} per second per (region, action); RDS {RDS_BURST}/{RDS_REFILL} per region; latency {LATENCY:?}"
+    );
     println!("  wall time            {:.1} s", wall.as_secs_f64());
-    println!("  floor                {floor:.1} s");
+    println!("  floor                {floor:.1} s (EC2 {ec2_floor:.1} s, RDS {rds_floor:.1} s)");
     println!("  wall / floor         {:.3}", wall.as_secs_f64() / floor.max(f64::EPSILON));
     println!("  snapshots            {seen} of {expected} ({} missing)", expected.saturating_sub(seen));
     println!("  unknown exposure     {}", stdout.matches("\"unknown_exposure\":[\"").count());
     println!("  throttled requests   {}", proxy.state.throttled());
-    println!("  API calls per EBS snapshot        {:.4}", ebs_calls as f64 / ebs_total);
+    println!("  API calls per EBS snapshot        {:.4}", ebs_calls as f64 / ebs_total.max(1.0));
     println!("  RDS attribute calls for automated {}", proxy.state.attribute_calls_for_prefix("rds:"));
     println!("  API calls (tool's count)          {}", summary["api_calls_total"]);
     println!("  peak RSS             {:.1} MiB", peak as f64 / 1024.0);

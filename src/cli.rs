@@ -237,13 +237,20 @@ pub struct ScanArgs {
     /// Per-snapshot API calls in flight per scope.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub max_concurrency: u16,
-    /// Calls per second per (account, region, action): AWS's refill rate for
-    /// EC2 non-mutating actions.
+    /// Calls per second per (account, region, EC2 action): AWS's refill rate
+    /// for EC2 non-mutating actions.
     #[arg(long, default_value_t = 20.0, value_parser = parse_rate)]
     pub max_rps_per_action: f64,
     /// Calls allowed at once before pacing starts (AWS's bucket size).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub burst: u32,
+    /// Calls per second per (account, region) for all RDS actions together:
+    /// AWS's refill rate for the RDS API.
+    #[arg(long, default_value_t = 12.0, value_parser = parse_rate)]
+    pub rds_rps: f64,
+    /// RDS calls allowed at once per (account, region) before pacing starts.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rds_burst: u32,
     /// Wait for another scan holding the database instead of exiting.
     #[arg(long)]
     pub wait: bool,

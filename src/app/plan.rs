@@ -108,6 +108,7 @@ fn aws_options(args: &ScanArgs) -> AwsOptions {
             session_name: args.role_session_name.clone(),
         }),
         rate: RateLimit { burst: f64::from(args.burst), per_second: args.max_rps_per_action },
+        rds_rate: RateLimit { burst: f64::from(args.rds_burst), per_second: args.rds_rps },
         max_concurrency: usize::from(args.max_concurrency),
         ..AwsOptions::default()
     }

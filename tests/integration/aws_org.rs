@@ -276,3 +276,56 @@ fn throttling_delays_the_scan_but_loses_nothing() {
     assert!(proxy.state.throttled() <= 2, "paced scan was throttled {} times", proxy.state.throttled());
     assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 120 + proxy.state.throttled());
 }
+
+/// Regression (issue 13, item 3): RDS meters every action of an account and
+/// region with one bucket (AWS: 300 tokens, 12 per second). Paced per action
+/// like EC2, DB and cluster attribute calls together outran it and were
+/// throttled continuously. The proxy meters RDS as AWS does, scaled down.
+#[test]
+fn rds_is_paced_as_one_bucket_per_account_and_region() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let client = rds(&moto.url, "us-east-1");
+    rt.block_on(async {
+        create_db_instance(&client, "orders").await;
+        create_db_cluster(&client, "ledger").await;
+        for i in 0..24 {
+            client
+                .create_db_snapshot()
+                .db_instance_identifier("orders")
+                .db_snapshot_identifier(format!("orders-{i}"))
+                .send()
+                .await
+                .expect("CreateDBSnapshot");
+        }
+        for i in 0..12 {
+            client
+                .create_db_cluster_snapshot()
+                .db_cluster_identifier("ledger")
+                .db_cluster_snapshot_identifier(format!("ledger-{i}"))
+                .send()
+                .await
+                .expect("CreateDBClusterSnapshot");
+        }
+    });
+    let proxy = Proxy::start(&moto.url);
+    // AWS's shape scaled down 30x in burst: 10 tokens, 8 per second.
+    proxy.state.set(|f| f.rds_bucket = Some((10.0, 8.0)));
+    let args = ["scan", "--format", "jsonl", "--rds-burst", "10", "--rds-rps", "8"];
+    let started = std::time::Instant::now();
+    let run = snapaudit(dir.path(), Some(&proxy.url), &args);
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(proxy.state.throttled(), 0, "paced as AWS meters RDS, nothing is throttled");
+    let rds_calls = proxy.state.rds_requests();
+    assert!(rds_calls >= 38, "36 manual snapshots, 2 listings: {rds_calls}");
+    // The floor: (calls - burst) / rate seconds; paced at 95% of the rate.
+    let floor = (rds_calls as f64 - 10.0) / 8.0;
+    assert!(took.as_secs_f64() >= floor * 0.9, "{took:?} is faster than the bucket allows ({floor:.1} s)");
+    let listed: u64 = ["rds", "rds-cluster"]
+        .iter()
+        .map(|s| {
+            run.records("coverage").iter().filter(|c| c["service"] == *s && c["status"] == "complete").count() as u64
+        })
+        .sum();
+    assert_eq!(listed, 2, "{run:?}");
+}

@@ -8,7 +8,7 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
 
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
-use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
+use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
@@ -44,7 +44,7 @@ impl AwsCollector for EbsSnapshots {
                 listed: page.snapshots().len(),
                 next: page.next_token().map(str::to_owned),
             };
-            let mut snapshots = list_all(ctx, "DescribeSnapshots", send, map).await?;
+            let mut snapshots = list_all(ctx, Meter::Ec2("DescribeSnapshots"), "DescribeSnapshots", send, map).await?;
             let unread = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
             Ok(ScopeListing { snapshots, unread, block_public_access: Some(block_public_access(ctx).await) })
         })
@@ -62,7 +62,7 @@ impl ReadShares for EbsSnapshots {
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
         Box::pin(async move {
-            ctx.pace("DescribeSnapshotAttribute").await;
+            ctx.pace(Meter::Ec2("DescribeSnapshotAttribute")).await;
             let out = ctx
                 .ec2
                 .describe_snapshot_attribute()
@@ -114,7 +114,7 @@ async fn block_public_access(ctx: &RegionContext) -> String {
     // would cost a backoff per region for nothing.
     let few_retries = aws_sdk_ec2::config::Builder::default()
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
-    ctx.pace("GetSnapshotBlockPublicAccessState").await;
+    ctx.pace(Meter::Ec2("GetSnapshotBlockPublicAccessState")).await;
     match ctx.ec2.get_snapshot_block_public_access_state().customize().config_override(few_retries).send().await {
         Ok(out) => out.state().map_or("unknown", |s| s.as_str()).to_owned(),
         Err(_) => "unknown".to_owned(),

@@ -10,7 +10,7 @@ use std::future::Future;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use super::retry::outlasting;
-use super::{RegionContext, ScopeError};
+use super::{Meter, RegionContext, ScopeError};
 use crate::model::Snapshot;
 
 /// One page as a collector maps it.
@@ -23,9 +23,11 @@ pub struct Page {
 }
 
 /// Every page of a listing. `send` sends the request for one page (`None`
-/// for the first); `map` turns its answer into a [`Page`].
+/// for the first); `map` turns its answer into a [`Page`]. Each page takes a
+/// token from `meter`; `action` names the call in errors.
 pub async fn list_all<O, E, R, Fut>(
     ctx: &RegionContext,
+    meter: Meter,
     action: &'static str,
     send: impl Fn(Option<String>) -> Fut,
     map: impl Fn(&O) -> Page,
@@ -41,7 +43,7 @@ where
         let answer = outlasting(|| {
             let request = send(token.clone());
             async move {
-                ctx.pace(action).await;
+                ctx.pace(meter).await;
                 request.await.map_err(|e| ScopeError::from_sdk(action, e))
             }
         })

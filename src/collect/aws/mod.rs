@@ -23,7 +23,7 @@ use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
 
 pub use error::ScopeError;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
-pub use pace::RateLimit;
+pub use pace::{Meter, RateLimit};
 
 /// A boxed future, so collectors can sit in one list of trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -46,9 +46,9 @@ impl RegionContext {
         scope_of(&self.account, &self.region, service)
     }
 
-    /// Wait for this account and region's token for `action`.
-    pub async fn pace(&self, action: &'static str) {
-        self.pacer.take(&self.account, &self.region, action).await;
+    /// Wait for this account and region's token from `meter`'s bucket.
+    pub async fn pace(&self, meter: Meter) {
+        self.pacer.take(&self.account, &self.region, meter).await;
     }
 }
 
@@ -99,7 +99,7 @@ pub async fn collect(
     progress: Arc<Progress>,
 ) -> Result<Collected, CollectError> {
     let plan = accounts::plan(options, api_calls).await?;
-    let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom()));
+    let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
     progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
 
     let pairs = plan.targets.iter().flat_map(|t| plan.regions.iter().map(move |r| (t, r)));

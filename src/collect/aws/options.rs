@@ -53,8 +53,10 @@ pub struct AwsOptions {
     /// Named profiles, each scanned as its own account; empty: the default chain.
     pub profiles: Vec<String>,
     pub assume_role: Option<AssumeRole>,
-    /// Client-side bucket per (account, region, action).
+    /// Client-side bucket per (account, region, EC2 action).
     pub rate: RateLimit,
+    /// Client-side bucket per (account, region) for all RDS actions.
+    pub rds_rate: RateLimit,
     /// Per-snapshot attribute calls in flight, per scope.
     pub max_concurrency: usize,
     /// (account, region) pairs listed at once.
@@ -69,6 +71,7 @@ impl Default for AwsOptions {
             profiles: Vec::new(),
             assume_role: None,
             rate: RateLimit::default(),
+            rds_rate: RateLimit::RDS,
             max_concurrency: 16,
             max_concurrent_regions: 32,
         }

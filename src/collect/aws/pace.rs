@@ -1,11 +1,14 @@
-//! Client-side token buckets, one per (account, region, action), so a scan
-//! runs at AWS's refill rate instead of provoking storms of throttling errors.
+//! Client-side token buckets shaped as AWS meters each API, so a scan runs
+//! at AWS's refill rate instead of provoking storms of throttling errors.
 //!
-//! AWS meters each account, region and action with a bucket (EC2's
-//! non-mutating actions: 100 tokens, refilled at 20 per second). Each call
-//! takes a token here first; when the bucket is empty the call waits its turn.
-//! The SDK's retry still handles the throttling that other clients of the
-//! same account cause.
+//! EC2 meters each (account, region, action) with its own bucket (non-mutating
+//! actions: 100 tokens, refilled at 20 per second; "Request throttling for the
+//! Amazon EC2 API"). RDS meters every action of an (account, region) with one
+//! shared bucket (300 tokens, 12 per second; "Request throttling for the
+//! Amazon RDS API"), so DB and cluster snapshot calls draw from the same one.
+//! Each call takes a token here first; when the bucket is empty the call
+//! waits its turn. The SDK's retry still handles the throttling that other
+//! clients of the same account cause.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -37,6 +40,29 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// RDS's documented bucket, shared by all its actions.
+    pub const RDS: RateLimit = RateLimit { burst: 300.0, per_second: 12.0 };
+}
+
+/// Which AWS bucket a call draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meter {
+    /// An EC2 action: its own bucket per (account, region).
+    Ec2(&'static str),
+    /// Any RDS action: one bucket per (account, region) for them all.
+    Rds,
+}
+
+impl Meter {
+    fn key(self) -> &'static str {
+        match self {
+            Meter::Ec2(action) => action,
+            Meter::Rds => "rds:*",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Bucket {
     /// May go negative: a negative balance is the queue of reserved calls.
@@ -46,29 +72,34 @@ struct Bucket {
 
 #[derive(Debug)]
 pub struct Pacer {
-    limit: RateLimit,
+    ec2: RateLimit,
+    rds: RateLimit,
     buckets: Mutex<HashMap<(String, String, &'static str), Bucket>>,
 }
 
 impl Pacer {
-    pub fn new(limit: RateLimit) -> Self {
-        Pacer { limit, buckets: Mutex::new(HashMap::new()) }
+    /// Paces EC2 actions at `ec2` each and all RDS actions at `rds` together.
+    pub fn new(ec2: RateLimit, rds: RateLimit) -> Self {
+        Pacer { ec2, rds, buckets: Mutex::new(HashMap::new()) }
     }
 
-    /// Take a token for `action`, waiting until the bucket allows it.
-    pub async fn take(&self, account: &str, region: &str, action: &'static str) {
-        let wait = self.reserve(account, region, action, Instant::now());
+    /// Take a token from `meter`'s bucket, waiting until it allows it.
+    pub async fn take(&self, account: &str, region: &str, meter: Meter) {
+        let wait = self.reserve(account, region, meter, Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
     }
 
     /// Reserve a token at `now` and return how long to wait for it.
-    fn reserve(&self, account: &str, region: &str, action: &'static str, now: Instant) -> Duration {
-        let RateLimit { burst, per_second } = self.limit;
+    fn reserve(&self, account: &str, region: &str, meter: Meter, now: Instant) -> Duration {
+        let RateLimit { burst, per_second } = match meter {
+            Meter::Ec2(_) => self.ec2,
+            Meter::Rds => self.rds,
+        };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets
-            .entry((account.to_owned(), region.to_owned(), action))
+            .entry((account.to_owned(), region.to_owned(), meter.key()))
             .or_insert(Bucket { tokens: burst, updated: now });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
@@ -82,11 +113,14 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    const X: Meter = Meter::Ec2("X");
+    const Y: Meter = Meter::Ec2("Y");
+
     #[test]
     fn the_burst_is_free_then_calls_are_spaced_at_the_refill_rate() {
-        let pacer = Pacer::new(RateLimit { burst: 3.0, per_second: 10.0 });
+        let pacer = Pacer::new(RateLimit { burst: 3.0, per_second: 10.0 }, RateLimit::RDS);
         let t0 = Instant::now();
-        let waits: Vec<Duration> = (0..5).map(|_| pacer.reserve("a", "r", "X", t0)).collect();
+        let waits: Vec<Duration> = (0..5).map(|_| pacer.reserve("a", "r", X, t0)).collect();
         assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
         assert!((waits[3].as_secs_f64() - 0.1).abs() < 1e-9, "{waits:?}");
         assert!((waits[4].as_secs_f64() - 0.2).abs() < 1e-9, "{waits:?}");
@@ -94,25 +128,38 @@ mod tests {
 
     #[test]
     fn buckets_are_separate_per_account_region_and_action() {
-        let pacer = Pacer::new(RateLimit { burst: 1.0, per_second: 1.0 });
+        let pacer = Pacer::new(RateLimit { burst: 1.0, per_second: 1.0 }, RateLimit { burst: 1.0, per_second: 1.0 });
         let t0 = Instant::now();
-        assert!(pacer.reserve("a", "r", "X", t0).is_zero());
-        assert!(pacer.reserve("a", "r", "Y", t0).is_zero());
-        assert!(pacer.reserve("a", "r2", "X", t0).is_zero());
-        assert!(pacer.reserve("b", "r", "X", t0).is_zero());
-        assert!(!pacer.reserve("a", "r", "X", t0).is_zero());
+        assert!(pacer.reserve("a", "r", X, t0).is_zero());
+        assert!(pacer.reserve("a", "r", Y, t0).is_zero());
+        assert!(pacer.reserve("a", "r2", X, t0).is_zero());
+        assert!(pacer.reserve("b", "r", X, t0).is_zero());
+        assert!(!pacer.reserve("a", "r", X, t0).is_zero());
     }
 
     #[test]
     fn tokens_refill_over_time_up_to_the_burst() {
-        let pacer = Pacer::new(RateLimit { burst: 2.0, per_second: 10.0 });
+        let pacer = Pacer::new(RateLimit { burst: 2.0, per_second: 10.0 }, RateLimit::RDS);
         let t0 = Instant::now();
         for _ in 0..2 {
-            pacer.reserve("a", "r", "X", t0);
+            pacer.reserve("a", "r", X, t0);
         }
         let later = t0 + Duration::from_secs(60);
-        assert!(pacer.reserve("a", "r", "X", later).is_zero());
-        assert!(pacer.reserve("a", "r", "X", later).is_zero());
-        assert!(!pacer.reserve("a", "r", "X", later).is_zero(), "refill is capped at the burst");
+        assert!(pacer.reserve("a", "r", X, later).is_zero());
+        assert!(pacer.reserve("a", "r", X, later).is_zero());
+        assert!(!pacer.reserve("a", "r", X, later).is_zero(), "refill is capped at the burst");
+    }
+
+    #[test]
+    fn every_rds_action_of_a_region_shares_one_bucket_at_its_own_rate() {
+        let pacer = Pacer::new(RateLimit::default(), RateLimit { burst: 2.0, per_second: 12.0 });
+        let t0 = Instant::now();
+        // DB and cluster attribute calls are both RDS: the third waits.
+        assert!(pacer.reserve("a", "r", Meter::Rds, t0).is_zero());
+        assert!(pacer.reserve("a", "r", Meter::Rds, t0).is_zero());
+        let wait = pacer.reserve("a", "r", Meter::Rds, t0);
+        assert!((wait.as_secs_f64() - 1.0 / 12.0).abs() < 1e-9, "{wait:?}");
+        assert!(pacer.reserve("a", "r2", Meter::Rds, t0).is_zero(), "another region has its own");
+        assert!(pacer.reserve("a", "r", X, t0).is_zero(), "EC2 buckets are apart");
     }
 }

@@ -10,7 +10,7 @@ use aws_smithy_types::date_time::Format;
 
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
-use super::{AwsCollector, BoxFuture, RegionContext, ScopeError, ScopeListing};
+use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 /// The largest page the RDS describe calls serve.
@@ -64,7 +64,7 @@ impl AwsCollector for RdsDbSnapshots {
                 listed: page.db_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(ctx, list_all(ctx, "DescribeDBSnapshots", send, map).await?, self).await
+            finish(ctx, list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?, self).await
         })
     }
 }
@@ -99,7 +99,7 @@ impl ReadShares for RdsDbSnapshots {
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
         Box::pin(async move {
-            ctx.pace("DescribeDBSnapshotAttributes").await;
+            ctx.pace(Meter::Rds).await;
             let out = ctx
                 .rds
                 .describe_db_snapshot_attributes()
@@ -135,7 +135,7 @@ impl AwsCollector for RdsClusterSnapshots {
                 listed: page.db_cluster_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(ctx, list_all(ctx, "DescribeDBClusterSnapshots", send, map).await?, self).await
+            finish(ctx, list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?, self).await
         })
     }
 }
@@ -170,7 +170,7 @@ impl ReadShares for RdsClusterSnapshots {
 
     fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
         Box::pin(async move {
-            ctx.pace("DescribeDBClusterSnapshotAttributes").await;
+            ctx.pace(Meter::Rds).await;
             let out = ctx
                 .rds
                 .describe_db_cluster_snapshot_attributes()

@@ -36,8 +36,11 @@ pub struct Faults {
     pub deny_assume_accounts: BTreeSet<String>,
     /// Added before every answer, like a real network round trip.
     pub latency: Duration,
-    /// AWS's bucket per (region, action): (size, refill per second).
+    /// EC2's bucket per (region, action): (size, refill per second); RDS
+    /// too when `rds_bucket` is not set.
     pub bucket: Option<(f64, f64)>,
+    /// RDS's one bucket per region for every RDS action (AWS: 300, 12/s).
+    pub rds_bucket: Option<(f64, f64)>,
     /// Until then, every call but STS answers 503 `RequestLimitExceeded`
     /// (EC2) or 400 `Throttling` (RDS): a throttling storm.
     pub storm_until: Option<Instant>,
@@ -97,6 +100,11 @@ impl ProxyState {
     /// (RDS automated snapshots are named `rds:...`).
     pub fn attribute_calls_for_prefix(&self, prefix: &str) -> u64 {
         self.per_snapshot.lock().unwrap().iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, n)| n).sum()
+    }
+
+    /// Requests seen for RDS actions, in all regions.
+    pub fn rds_requests(&self) -> u64 {
+        self.counts.lock().unwrap().iter().filter(|((_, a), _)| a.contains("DB")).map(|(_, n)| n).sum()
     }
 
     /// Requests refused with a throttling error.
@@ -252,9 +260,14 @@ async fn handle(
     {
         return answer;
     }
-    if let Some(bucket) = faults.bucket
-        && service != "sts"
-        && !state.take_token(&region, &action, bucket)
+    // RDS meters all its actions of a region together; EC2 each action.
+    let metered = match (service.as_str(), faults.rds_bucket) {
+        ("sts", _) => None,
+        ("rds", Some(rds)) => Some(("rds:*", rds)),
+        (_, _) => faults.bucket.map(|b| (action.as_str(), b)),
+    };
+    if let Some((key, bucket)) = metered
+        && !state.take_token(&region, key, bucket)
     {
         *state.throttled.lock().unwrap() += 1;
         return Ok(if service == "rds" {
