@@ -30,6 +30,7 @@ pub fn analyse(
     now: Timestamp,
 ) -> Analysis {
     diff::carry_forward_unknown_shares(baseline, &mut collected);
+    diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
     let changes = diff::diff(baseline, &collected);
     let new_baselines = diff::new_baselines(baseline, &collected);
     let findings = rules::evaluate(&rules::Context {

@@ -16,6 +16,7 @@ use crate::log;
 use crate::model::{Collected, Provider};
 use crate::report::webhook::{self, Delivery};
 use crate::report::{ScanReport, sink_for, write_atomically};
+use crate::rules;
 use crate::store::{ScanRecord, Store};
 
 pub(super) fn scan(args: ScanArgs) -> Result<u8> {
@@ -91,7 +92,10 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         }
     }
     if let Some(url) = &plan.webhook
-        && let Some(body) = webhook::payload(scan_id, &findings, plan.policy.notify.min_severity)
+        && let Some(body) = webhook::payload(
+            scan_id,
+            &rules::lifecycle::to_notify(&findings, &previous_findings, plan.policy.notify.min_severity),
+        )
     {
         match runtime.block_on(webhook::post(url, &body, Duration::from_secs(1))) {
             Delivery::Failed { attempts, reason } => log::warning(&format!(

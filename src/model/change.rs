@@ -12,6 +12,9 @@ pub enum ChangeKind {
     ShareAdded,
     ShareRemoved,
     Modified,
+    /// A region's EBS snapshot block public access state changed (no
+    /// snapshot changed: `snapshot_id` is empty, `details` says `old -> new`).
+    BlockPublicAccessChanged,
 }
 
 impl ChangeKind {
@@ -22,13 +25,21 @@ impl ChangeKind {
             ChangeKind::ShareAdded => "share-added",
             ChangeKind::ShareRemoved => "share-removed",
             ChangeKind::Modified => "modified",
+            ChangeKind::BlockPublicAccessChanged => "block-public-access-changed",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Added, Self::Deleted, Self::ShareAdded, Self::ShareRemoved, Self::Modified]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Added,
+            Self::Deleted,
+            Self::ShareAdded,
+            Self::ShareRemoved,
+            Self::Modified,
+            Self::BlockPublicAccessChanged,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

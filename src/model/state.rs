@@ -33,6 +33,9 @@ pub struct Baseline {
     pub snapshots: BTreeMap<Scope, BTreeMap<String, Snapshot>>,
     /// Scopes that have had at least one complete listing.
     pub established: BTreeSet<Scope>,
+    /// The last known (read, not `unknown`) EBS block public access state
+    /// of each scope.
+    pub block_public_access: BTreeMap<Scope, String>,
 }
 
 impl Baseline {

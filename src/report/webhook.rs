@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::model::{Finding, Severity, Status};
+use crate::model::{Finding, Status};
 
 /// Attempts before giving up; waits 1, 2, 4 s between them (or what
 /// `Retry-After` asks, up to 30 s).
@@ -38,13 +38,15 @@ pub enum Delivery {
 
 /// The message: `text` for Slack and chat tools, the findings for machines.
 /// Only new findings at or above `min_severity` are sent.
-pub fn payload(scan_id: i64, findings: &[Finding], min_severity: Severity) -> Option<serde_json::Value> {
-    let new: Vec<&Finding> =
-        findings.iter().filter(|f| f.status == Status::New && f.severity >= min_severity).collect();
+pub fn payload(scan_id: i64, new: &[&Finding]) -> Option<serde_json::Value> {
     if new.is_empty() {
         return None;
     }
-    let mut text = format!("snapaudit scan {scan_id}: {} new finding(s)", new.len());
+    let escalated = new.iter().filter(|f| f.status == Status::Open).count();
+    let mut text = match escalated {
+        0 => format!("snapaudit scan {scan_id}: {} new finding(s)", new.len()),
+        n => format!("snapaudit scan {scan_id}: {} new and {n} escalated finding(s)", new.len() - n),
+    };
     for f in new.iter().take(20) {
         text.push_str(&format!(
             "\n• {} {} {} {} {}: {}",

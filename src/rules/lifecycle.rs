@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 
 use super::{Kind, Policy, rule};
-use crate::model::{Coverage, Finding, Scope, Status};
+use crate::model::{Coverage, Finding, Scope, Severity, Status};
 
 pub fn assign(
     mut current: Vec<Finding>,
@@ -66,6 +66,23 @@ pub fn assign(
 
 fn keep_open(status: Status) -> Status {
     if status == Status::Suppressed { Status::Suppressed } else { Status::Open }
+}
+
+/// What a webhook should hear of this scan: findings first raised now, and
+/// open ones whose severity rose since the previous scan (a public share
+/// that block public access stopped hiding), at or above `min`.
+pub fn to_notify<'a>(current: &'a [Finding], previous: &[Finding], min: Severity) -> Vec<&'a Finding> {
+    let before: HashMap<(&str, &Scope, &str), Severity> =
+        previous.iter().filter(|f| f.status != Status::Resolved).map(|f| (f.key(), f.severity)).collect();
+    current
+        .iter()
+        .filter(|f| f.severity >= min)
+        .filter(|f| match f.status {
+            Status::New => true,
+            Status::Open => before.get(&f.key()).is_some_and(|was| *was < f.severity),
+            Status::Resolved | Status::Suppressed => false,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -137,5 +154,37 @@ mod tests {
         assert_eq!(statuses(&later), vec![("new-snapshot", "s", Status::Open)]);
         let expired = assign(evaluate(&quiet.ctx()), &later, &coverage, &policy, at("2026-11-25T10:00:00Z"));
         assert!(expired.is_empty(), "{expired:?}");
+    }
+
+    #[test]
+    fn the_webhook_hears_new_findings_and_open_ones_whose_severity_rose() {
+        use crate::model::Severity;
+        let base = crate::rules::test_support::snapshot("p", vec![]);
+        let finding = |subject: &str, severity: Severity, status: Status| Finding {
+            rule: "public-share".into(),
+            severity,
+            score: 3,
+            mitre: vec![],
+            scope: base.scope.clone(),
+            subject: subject.into(),
+            snapshot_id: Some(subject.into()),
+            grantees: vec![],
+            related: vec![],
+            message: String::new(),
+            status,
+            first_seen: None,
+            suppressed_by: None,
+        };
+        let previous =
+            [finding("rose", Severity::Medium, Status::New), finding("same", Severity::Critical, Status::New)];
+        let current = [
+            finding("rose", Severity::Critical, Status::Open),
+            finding("same", Severity::Critical, Status::Open),
+            finding("fresh", Severity::High, Status::New),
+            finding("low", Severity::Low, Status::New),
+        ];
+        let subjects: Vec<&str> =
+            to_notify(&current, &previous, Severity::Medium).iter().map(|f| f.subject.as_str()).collect();
+        assert_eq!(subjects, ["rose", "fresh"]);
     }
 }

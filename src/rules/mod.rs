@@ -9,6 +9,7 @@
 mod azure_network_exposure;
 mod azure_sas_export;
 mod backup_tooling;
+mod block_public_access_weakened;
 mod bulk_creation;
 mod bulk_deletion;
 mod correlate;
@@ -147,6 +148,7 @@ pub const RULES: &[&dyn Rule] = &[
     &external_share::ExternalShare,
     &share_added::ShareAdded,
     &unencrypted_share::UnencryptedShare,
+    &block_public_access_weakened::BlockPublicAccessWeakened,
     &azure_sas_export::AzureSasExport,
     &azure_network_exposure::AzureNetworkExposure,
     &bulk_deletion::BulkDeletion,

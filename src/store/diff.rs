@@ -19,6 +19,42 @@ pub fn carry_forward_unknown_shares(baseline: &Baseline, collected: &mut Collect
     }
 }
 
+/// Where a region's block public access state could not be read this time
+/// (`unknown`), carry the last known one forward: a transient error must not
+/// flip findings' severity, and `unknown` is never read as `unblocked`.
+pub fn carry_forward_unknown_block_public_access(baseline: &Baseline, collected: &mut Collected) {
+    for c in collected.coverage.iter_mut().filter(|c| c.block_public_access.as_deref() == Some(UNKNOWN)) {
+        if let Some(known) = baseline.block_public_access.get(&c.scope) {
+            c.block_public_access = Some(known.clone());
+        }
+    }
+}
+
+/// The state AWS could not tell (or we could not read).
+const UNKNOWN: &str = "unknown";
+
+/// Block public access states that differ from the last known one of their
+/// scope. No snapshot changes, yet every public snapshot there may have
+/// become public again (or stopped being).
+fn block_public_access_changes(baseline: &Baseline, collected: &Collected) -> Vec<Change> {
+    collected
+        .coverage
+        .iter()
+        .filter(|c| c.is_complete())
+        .filter_map(|c| {
+            let now = c.block_public_access.as_deref().filter(|s| *s != UNKNOWN)?;
+            let before = baseline.block_public_access.get(&c.scope)?;
+            (before != now).then(|| Change {
+                kind: ChangeKind::BlockPublicAccessChanged,
+                scope: c.scope.clone(),
+                snapshot_id: String::new(),
+                grantee: None,
+                details: format!("{before} -> {now}"),
+            })
+        })
+        .collect()
+}
+
 /// Scopes listed completely in this scan for the first time: their listing
 /// is the baseline, not a burst of additions.
 pub fn new_baselines(baseline: &Baseline, collected: &Collected) -> BTreeSet<Scope> {
@@ -57,6 +93,7 @@ pub fn diff(baseline: &Baseline, collected: &Collected) -> Vec<Change> {
             }
         }
     }
+    changes.extend(block_public_access_changes(baseline, collected));
     changes
 }
 

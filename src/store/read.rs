@@ -33,6 +33,23 @@ impl Store {
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             baseline.established.insert(self.scope_from_row(row)?);
         }
+        // The latest state actually read per scope (`unknown` is no state).
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.provider, c.service, c.account, c.region, c.block_public_access FROM coverage c
+                 WHERE c.block_public_access IS NOT NULL AND c.block_public_access != 'unknown'
+                   AND c.scan_id = (SELECT max(d.scan_id) FROM coverage d
+                                    WHERE d.provider = c.provider AND d.service = c.service
+                                      AND d.account = c.account AND d.region = c.region
+                                      AND d.block_public_access IS NOT NULL AND d.block_public_access != 'unknown')",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let state: String = row.get(4).map_err(|e| self.err(e))?;
+            baseline.block_public_access.insert(self.scope_from_row(row)?, state);
+        }
         Ok(baseline)
     }
 

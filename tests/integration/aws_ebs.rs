@@ -296,3 +296,44 @@ fn a_denied_share_list_is_a_finding_naming_the_permission_and_exit_3() {
     let resolved = seen.records("finding").into_iter().find(|f| f["rule"] == "unknown-exposure").expect("resolved");
     assert_eq!(resolved["status"], "resolved");
 }
+
+/// Regression (issue 13, item 5): switching EBS snapshot block public access
+/// from `block-all-sharing` to `unblocked` made every public snapshot public
+/// again with no change to any snapshot, and nothing was reported; a state
+/// that could not be read flipped findings' severity.
+#[test]
+fn a_weakened_block_public_access_is_a_change_and_a_high_finding_and_unknown_keeps_the_last_state() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&moto.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 2, "bpa-change"));
+    rt.block_on(share(&client, &ids[0], None));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    let public = |run: &common::Run| run.records("finding").into_iter().find(|f| f["rule"] == "public-share").unwrap();
+
+    proxy.state.set(|f| f.block_public_access = Some("block-all-sharing".into()));
+    let blocked = scan();
+    assert_eq!((blocked.code, public(&blocked)["severity"].as_str()), (0, Some("medium")), "{blocked:?}");
+
+    // The state cannot be read (moto lacks the action): the last one stands.
+    proxy.state.set(|f| f.block_public_access = None);
+    let unknown = scan();
+    assert_eq!(unknown.code, 0, "{unknown:?}");
+    assert_eq!(public(&unknown)["severity"], "medium", "an unread state is not `unblocked`");
+    assert!(unknown.changes().is_empty(), "{:?}", unknown.changes());
+
+    proxy.state.set(|f| f.block_public_access = Some("unblocked".into()));
+    let opened = scan();
+    assert_eq!(opened.code, 1, "{opened:?}");
+    let change = opened.records("change").into_iter().find(|c| c["kind"] == "block-public-access-changed");
+    let change = change.unwrap_or_else(|| panic!("no change: {opened:?}"));
+    assert_eq!(change["details"], "block-all-sharing -> unblocked");
+    let weakened =
+        opened.records("finding").into_iter().find(|f| f["rule"] == "block-public-access-weakened").expect("finding");
+    assert_eq!((weakened["severity"].as_str(), weakened["status"].as_str()), (Some("high"), Some("new")));
+    assert_eq!(weakened["related"], serde_json::json!([ids[0]]), "names the snapshot public again");
+    assert_eq!(
+        (public(&opened)["severity"].as_str(), public(&opened)["status"].as_str()),
+        (Some("critical"), Some("open"))
+    );
+}

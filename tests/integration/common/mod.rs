@@ -49,6 +49,9 @@ impl Moto {
         let child = Command::new(moto_binary())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            // moto caps manual RDS snapshots at 1,000 per region (AWS's quota is
+            // adjustable); the RDS-bound bench needs more.
+            .env("MOTO_RDS_SNAPSHOT_LIMIT", "100000")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
