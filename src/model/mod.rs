@@ -14,5 +14,8 @@ pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
-pub use snapshot::{Coverage, CoverageStatus, Grantee, Provider, Scope, Service, Snapshot};
+pub use snapshot::{
+    AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus, Grantee,
+    Provider, Scope, Service, Snapshot,
+};
 pub use state::{Baseline, Collected};

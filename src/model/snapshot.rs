@@ -81,6 +81,11 @@ pub enum Grantee {
     AnyNetwork,
 }
 
+/// `networkAccessPolicy` when ARM omits it (its documented default).
+pub const AZURE_DEFAULT_NETWORK_ACCESS_POLICY: &str = "AllowAll";
+/// `publicNetworkAccess` when ARM omits it (its documented default).
+pub const AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS: &str = "Enabled";
+
 impl Grantee {
     /// Whether this is the account `id` (a snapshot's owner, say).
     pub fn is_account(&self, id: &str) -> bool {
@@ -94,14 +99,19 @@ impl Grantee {
     }
 
     /// Who could download an Azure snapshot with these API attributes
-    /// (docs/azure.md, "What shared means on Azure").
+    /// (docs/azure.md, "What shared means on Azure"). ARM omits a property
+    /// whose value is its default (Compute REST API 2024-03-02, Snapshots:
+    /// `networkAccessPolicy` defaults to `AllowAll`, `publicNetworkAccess` to
+    /// `Enabled`), so an absent one is read as that default: exposed.
     pub fn azure_exposure(attributes: &Fields) -> Vec<Grantee> {
         let get = |key: &str| attributes.get(key).map(String::as_str);
         let mut grantees = Vec::new();
         if matches!(get("diskState"), Some("ActiveSAS" | "ActiveSASFrozen")) {
             grantees.push(Grantee::SasExport);
         }
-        if get("networkAccessPolicy") == Some("AllowAll") && get("publicNetworkAccess") != Some("Disabled") {
+        let network = get("networkAccessPolicy").unwrap_or(AZURE_DEFAULT_NETWORK_ACCESS_POLICY);
+        let public = get("publicNetworkAccess").unwrap_or(AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS);
+        if network == "AllowAll" && public != "Disabled" {
             grantees.push(Grantee::AnyNetwork);
         }
         grantees.sort();

@@ -3,7 +3,9 @@
 //! public network access not disabled), so one leaked grant is enough.
 
 use super::{Context, Kind, Rule, raise_on};
-use crate::model::{Finding, Grantee, Severity, Snapshot};
+use crate::model::{
+    AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Finding, Grantee, Severity, Snapshot,
+};
 
 pub struct AzureNetworkExposure;
 
@@ -33,9 +35,16 @@ impl Rule for AzureNetworkExposure {
             .iter()
             .filter(|s| s.grantees.contains(&Grantee::AnyNetwork))
             .map(|s| {
-                let public = s.attributes.get("publicNetworkAccess").map_or("not set", String::as_str);
-                let mut message =
-                    format!("exportable from any network (networkAccessPolicy AllowAll, publicNetworkAccess {public})");
+                // An absent property is its default, and the message says so.
+                let stated = |key: &str, default: &str| match s.attributes.get(key) {
+                    Some(v) => v.clone(),
+                    None => format!("{default} (default, not stated)"),
+                };
+                let network = stated("networkAccessPolicy", AZURE_DEFAULT_NETWORK_ACCESS_POLICY);
+                let public = stated("publicNetworkAccess", AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS);
+                let mut message = format!(
+                    "exportable from any network (networkAccessPolicy {network}, publicNetworkAccess {public})"
+                );
                 let mut f = raise_on(self, s, String::new());
                 if let Some(mode) = bare_sas_mode(s) {
                     f.severity = f.severity.raised();

@@ -61,8 +61,14 @@ mod tests {
 
     #[test]
     fn high_alone_critical_when_the_network_is_open() {
-        let private =
-            azure_snapshot("private", &[("diskState", "ActiveSAS"), ("dataAccessAuthMode", "AzureActiveDirectory")]);
+        let private = azure_snapshot(
+            "private",
+            &[
+                ("diskState", "ActiveSAS"),
+                ("networkAccessPolicy", "DenyAll"),
+                ("dataAccessAuthMode", "AzureActiveDirectory"),
+            ],
+        );
         let open = azure_snapshot(
             "open",
             &[

@@ -52,10 +52,23 @@ fn microsofts_examples_page_through_the_real_collector() {
     server.state.set(|f| f.page_size = Some(1));
     let dir = TempDir::new();
 
-    let run = scan(&dir, &server, &["--subscription", SUB_A]);
+    let run = scan(&dir, &server, &["--subscription", SUB_A, "--fail-on", "none"]);
     assert_eq!(run.code, 0, "{run:?}");
     let summary = run.summary();
     assert_eq!(summary["snapshots"], 4, "{summary}");
+    // Regression (issue 13, item 6): the examples omit `networkAccessPolicy`
+    // and `publicNetworkAccess`, as ARM does at their defaults (`AllowAll`,
+    // `Enabled`): those snapshots can be exported from any network. The
+    // incremental example states an odd value and is not judged exposed.
+    let exposed: Vec<(String, String)> = findings(&run)
+        .into_iter()
+        .filter(|f| f.0 == "azure-network-exposure")
+        .map(|(_, snapshot, severity, _)| (snapshot, severity))
+        .collect();
+    let high = |n: &str| (n.to_owned(), "high".to_owned());
+    assert_eq!(exposed, [high("mysnapshot"), high("mysnapshot1"), high("mysnapshot2")], "{run:?}");
+    let message = run.records("finding").into_iter().find(|f| f["rule"] == "azure-network-exposure").unwrap();
+    assert!(message["message"].as_str().unwrap().contains("AllowAll (default, not stated)"), "{message}");
     // Four pages of one, each found through the previous page's nextLink.
     let pages: Vec<String> = server.state.requests();
     assert_eq!(pages.len(), 4, "{pages:?}");
@@ -84,7 +97,7 @@ fn microsofts_examples_page_through_the_real_collector() {
 
     // The same listing again: nothing changed, nothing new.
     server.state.reset_counts();
-    let again = scan(&dir, &server, &["--subscription", SUB_A]);
+    let again = scan(&dir, &server, &["--subscription", SUB_A, "--fail-on", "none"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.changes().is_empty(), "{:?}", again.changes());
 }
@@ -93,6 +106,7 @@ fn microsofts_examples_page_through_the_real_collector() {
 fn a_sas_export_is_found_then_resolved_once_it_ends() {
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
+    server.state.private_network(SUB_A);
     let dir = TempDir::new();
     assert_eq!(scan(&dir, &server, &["--subscription", SUB_A]).code, 0);
 
@@ -147,6 +161,8 @@ fn a_failing_subscription_is_a_coverage_gap_never_a_deletion() {
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
     server.state.add_copies(SUB_B, "b", 7);
+    server.state.private_network(SUB_A);
+    server.state.private_network(SUB_B);
     let dir = TempDir::new();
     // No --subscription: every subscription the identity sees.
     let first = scan(&dir, &server, &[]);
@@ -185,6 +201,8 @@ fn throttling_5xx_bursts_and_cut_bodies_are_retried_and_lose_nothing() {
     let server = ArmServer::start();
     server.state.add_copies(SUB_A, "a", 6);
     server.state.add_copies(SUB_B, "b", 6);
+    server.state.private_network(SUB_A);
+    server.state.private_network(SUB_B);
     server.state.set(|f| {
         f.page_size = Some(2);
         f.throttle_next = 2;
@@ -232,6 +250,7 @@ fn aws_and_azure_in_one_run_share_one_baseline() {
     common::runtime().block_on(common::seed_snapshots(&common::ec2(&moto.url, "us-east-1"), 2, "aws-one"));
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
+    server.state.private_network(SUB_A);
     let dir = TempDir::new();
     let db = dir.db();
     let args = [

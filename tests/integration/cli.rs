@@ -144,6 +144,7 @@ fn a_corrupt_database_is_reported_and_never_overwritten() {
     std::fs::remove_file(dir.db()).unwrap();
     let server = common::arm::ArmServer::start();
     server.state.add_examples(common::arm::SUB_A);
+    server.state.private_network(common::arm::SUB_A);
     let first = server.run(&dir, &["scan"], &[], &[]);
     assert_eq!(first.code, 0, "{first:?}");
     let whole = std::fs::read(dir.db()).unwrap();

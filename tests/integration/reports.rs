@@ -77,6 +77,7 @@ fn assert_golden(name: &str, actual: &str) {
 fn every_scan_format_matches_its_golden_output() {
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
+    server.state.private_network(SUB_A);
     server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("ActiveSAS"));
     server.state.set_property(SUB_A, "mySnapshot1", "networkAccessPolicy", Some("AllowAll"));
     server.state.set_property(SUB_A, "mySnapshot1", "dataAccessAuthMode", Some("AzureActiveDirectory"));
@@ -269,6 +270,7 @@ fn the_html_report_renders_in_chromium_with_its_rows_and_summary() {
 fn new_findings_reach_the_webhook_once_with_retries_and_the_url_stays_secret() {
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
+    server.state.private_network(SUB_A);
     server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("ActiveSAS"));
     // Two failures (500, then 503) before the receiver takes the message.
     let receiver = common::receiver::Receiver::start(&[500, 503]);
@@ -328,6 +330,7 @@ fn the_policy_names_the_webhook_file_and_a_severity_floor() {
     use std::os::unix::fs::PermissionsExt;
     let server = ArmServer::start();
     server.state.add_examples(SUB_A);
+    server.state.private_network(SUB_A);
     server.state.set_property(SUB_A, "mySnapshot", "diskState", Some("ActiveSAS"));
     let receiver = common::receiver::Receiver::start(&[]);
     let dir = TempDir::new();

@@ -198,8 +198,12 @@ mod tests {
 
     #[test]
     fn exposure_follows_disk_state_and_network_policy() {
-        assert_eq!(with(r#""diskState": "ActiveSAS""#).snapshot.grantees, [Grantee::SasExport]);
-        assert_eq!(with(r#""diskState": "ActiveSASFrozen""#).snapshot.grantees, [Grantee::SasExport]);
+        let private = r#""networkAccessPolicy": "DenyAll""#;
+        assert_eq!(with(&format!(r#""diskState": "ActiveSAS", {private}"#)).snapshot.grantees, [Grantee::SasExport]);
+        assert_eq!(
+            with(&format!(r#""diskState": "ActiveSASFrozen", {private}"#)).snapshot.grantees,
+            [Grantee::SasExport]
+        );
         assert_eq!(with(r#""networkAccessPolicy": "AllowAll""#).snapshot.grantees, [Grantee::AnyNetwork]);
         let disabled = r#""networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Disabled""#;
         assert!(with(disabled).snapshot.grantees.is_empty());
@@ -208,6 +212,18 @@ mod tests {
         );
         let both = r#""networkAccessPolicy": "AllowAll", "diskState": "ActiveSAS""#;
         assert_eq!(with(both).snapshot.grantees, [Grantee::SasExport, Grantee::AnyNetwork]);
+    }
+
+    /// Regression (issue 13, item 6): ARM omits `networkAccessPolicy` and
+    /// `publicNetworkAccess` at their defaults (`AllowAll`, `Enabled`), as
+    /// Microsoft's own 2024-03-02 examples do; such a snapshot is exposed.
+    #[test]
+    fn absent_network_fields_are_their_documented_defaults() {
+        assert_eq!(with(r#""diskState": "Unattached""#).snapshot.grantees, [Grantee::AnyNetwork]);
+        assert_eq!(with(r#""diskState": "ActiveSAS""#).snapshot.grantees, [Grantee::SasExport, Grantee::AnyNetwork]);
+        assert!(with(r#""publicNetworkAccess": "Disabled""#).snapshot.grantees.is_empty());
+        assert!(with(r#""networkAccessPolicy": "AllowPrivate""#).snapshot.grantees.is_empty());
+        assert!(!with("").snapshot.attributes.contains_key("networkAccessPolicy"), "stored as the API said");
     }
 
     #[test]

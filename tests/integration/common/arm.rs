@@ -121,7 +121,7 @@ impl ArmState {
     }
 
     /// `count` copies of the Get example named `gen-{i}`, generated as pages
-    /// are served.
+    /// are served, with their network stated private.
     pub fn generate(&self, subscription: &str, count: usize) {
         self.generated.lock().unwrap().insert(subscription.to_owned(), count);
     }
@@ -138,6 +138,18 @@ impl ArmState {
             Some(v) => props.insert(key.to_owned(), json!(v)),
             None => props.remove(key),
         };
+    }
+
+    /// Every snapshot of `subscription` that does not state its network
+    /// access now states `DenyAll`: for tests about something else than the
+    /// network (ARM omits `networkAccessPolicy` at its default, `AllowAll`,
+    /// as Microsoft's examples do, and such a snapshot is exposed).
+    pub fn private_network(&self, subscription: &str) {
+        let mut snapshots = self.snapshots.lock().unwrap();
+        for s in snapshots.get_mut(subscription).into_iter().flatten() {
+            let props = s["properties"].as_object_mut().unwrap();
+            props.entry("networkAccessPolicy").or_insert(json!("DenyAll"));
+        }
     }
 
     pub fn remove(&self, subscription: &str, name: &str) {
@@ -286,7 +298,11 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
             let generated = state.generated.lock().unwrap().get(&subscription).copied();
             let (page, total): (Vec<Value>, usize) = match generated {
                 Some(total) => {
-                    let template = example("Snapshot_Get.json", &subscription);
+                    // Private, so the scale test measures the listing and the
+                    // baseline, not 100,000 exposure findings (issue 17 makes
+                    // findings stream too).
+                    let mut template = example("Snapshot_Get.json", &subscription);
+                    template["properties"]["networkAccessPolicy"] = json!("DenyAll");
                     let end = start.saturating_add(size).min(total);
                     let page = (start..end)
                         .map(|i| {
