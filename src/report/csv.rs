@@ -29,11 +29,12 @@ pub const HEADER: &[&str] = &[
 
 impl Sink for Csv {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()> {
-        write_row(out, HEADER.iter().copied())?;
+        let mut csv = CsvWriter::new(out);
+        csv.row(HEADER.iter().copied())?;
         for f in report.listed_findings() {
-            write_row(out, finding_row(f).iter().map(String::as_str))?;
+            csv.row(finding_row(f).iter().map(String::as_str))?;
         }
-        Ok(())
+        csv.finish()
     }
 }
 
@@ -57,29 +58,43 @@ fn finding_row(f: &Finding) -> Vec<String> {
     ]
 }
 
-/// One CSV record (RFC 4180, CRLF, quoted only where needed, by the `csv`
-/// crate). A cell starting with `=`, `+`, `-` or `@` gets a leading `'` so a
-/// spreadsheet never runs a snapshot tag as a formula.
-pub fn write_row<'a>(out: &mut dyn Write, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
-    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
-    writer.write_record(cells.map(|cell| {
-        if cell.starts_with(['=', '+', '-', '@']) {
-            Cow::Owned(format!("'{cell}").into_bytes())
-        } else {
-            Cow::Borrowed(cell.as_bytes())
-        }
-    }))?;
-    writer.flush()
+/// CSV records (RFC 4180, CRLF, quoted only where needed, by the `csv`
+/// crate), through one buffered writer for the whole output. A cell starting
+/// with `=`, `+`, `-` or `@` gets a leading `'` so a spreadsheet never runs a
+/// snapshot tag as a formula.
+pub struct CsvWriter<W: Write>(csv::Writer<W>);
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(out: W) -> CsvWriter<W> {
+        CsvWriter(csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out))
+    }
+
+    pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+        Ok(self.0.write_record(cells.into_iter().map(|cell| {
+            if cell.starts_with(['=', '+', '-', '@']) {
+                Cow::Owned(format!("'{cell}").into_bytes())
+            } else {
+                Cow::Borrowed(cell.as_bytes())
+            }
+        }))?)
+    }
+
+    /// Write out what is buffered.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::write_row;
+    use super::CsvWriter;
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {
         let mut out = Vec::new();
-        write_row(&mut out, ["plain", "a,b", "say \"hi\"", "=HYPERLINK(1)", "line\nbreak"].into_iter()).unwrap();
+        let mut csv = CsvWriter::new(&mut out);
+        csv.row(["plain", "a,b", "say \"hi\"", "=HYPERLINK(1)", "line\nbreak"]).unwrap();
+        csv.finish().unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "plain,\"a,b\",\"say \"\"hi\"\"\",'=HYPERLINK(1),\"line\nbreak\"\r\n"

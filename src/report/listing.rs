@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use super::{Format, html, write_csv_row, write_table};
+use super::{CsvWriter, Format, html, write_table};
 
 pub struct Listing {
     /// The JSON record type, e.g. `shared_snapshot`.
@@ -41,11 +41,12 @@ impl Listing {
                 out.write_all(b"\n")
             }
             Format::Csv => {
-                write_csv_row(out, self.headers.iter().copied())?;
+                let mut csv = CsvWriter::new(out);
+                csv.row(self.headers.iter().copied())?;
                 for row in &self.rows {
-                    write_csv_row(out, row.iter().map(String::as_str))?;
+                    csv.row(row.iter().map(String::as_str))?;
                 }
-                Ok(())
+                csv.finish()
             }
             Format::Html => {
                 let mut body = html::chart(&self.trend);

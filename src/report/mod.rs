@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::model::{Change, Coverage, Finding, Scope, Severity, Status};
 
-pub use csv::{Csv, write_row as write_csv_row};
+pub use csv::{Csv, CsvWriter};
 pub use html::Html;
 pub use jsonl::JsonLines;
 pub use listing::Listing;
