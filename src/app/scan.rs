@@ -13,7 +13,7 @@ use super::{command_line, exit, lock_database, now, output_format};
 use crate::cli::ScanArgs;
 use crate::collect::{self, ApiCalls, Progress, progress};
 use crate::log;
-use crate::model::{Collected, Provider};
+use crate::model::{Collected, Coverage, Provider};
 use crate::report::webhook::{self, Delivery};
 use crate::report::{ScanReport, sink_for, write_atomically};
 use crate::rules;
@@ -110,7 +110,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         plan.fail_on.threshold().is_some_and(|t| findings.iter().any(|f| f.status.is_active() && f.severity >= t));
     Ok(if over_threshold {
         exit::FINDINGS
-    } else if collected.coverage.iter().any(|c| !c.is_complete() || c.exposure_error.is_some()) {
+    } else if collected.coverage.iter().any(Coverage::has_gap) {
         exit::INCOMPLETE
     } else {
         exit::OK

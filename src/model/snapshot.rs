@@ -246,6 +246,9 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// The block public access state when it could not be read.
+    pub const UNKNOWN_STATE: &'static str = "unknown";
+
     pub fn complete(scope: Scope) -> Self {
         Coverage {
             scope,
@@ -272,6 +275,12 @@ impl Coverage {
 
     pub fn is_complete(&self) -> bool {
         self.status == CoverageStatus::Complete
+    }
+
+    /// Part of the scope went unseen: it failed to list, or share lists of
+    /// listed snapshots could not be read (exit 3 either way).
+    pub fn has_gap(&self) -> bool {
+        !self.is_complete() || self.exposure_error.is_some()
     }
 }
 

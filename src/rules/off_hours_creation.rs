@@ -125,7 +125,6 @@ impl Rule for OffHoursCreation {
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let hours: BusinessHours = ctx.policy.settings_of(self);
-        let hours = &hours;
         ctx.added()
             .into_iter()
             .filter_map(|s| {

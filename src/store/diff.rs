@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Baseline, Change, ChangeKind, Collected, Grantee, Scope, Snapshot};
+use crate::model::{Baseline, Change, ChangeKind, Collected, Coverage, Grantee, Scope, Snapshot};
 
 /// Where a share list could not be read this time, carry the last known one
 /// forward (marked unverified) so the diff reports no false "share-removed"
@@ -23,15 +23,13 @@ pub fn carry_forward_unknown_shares(baseline: &Baseline, collected: &mut Collect
 /// (`unknown`), carry the last known one forward: a transient error must not
 /// flip findings' severity, and `unknown` is never read as `unblocked`.
 pub fn carry_forward_unknown_block_public_access(baseline: &Baseline, collected: &mut Collected) {
-    for c in collected.coverage.iter_mut().filter(|c| c.block_public_access.as_deref() == Some(UNKNOWN)) {
+    for c in collected.coverage.iter_mut().filter(|c| c.block_public_access.as_deref() == Some(Coverage::UNKNOWN_STATE))
+    {
         if let Some(known) = baseline.block_public_access.get(&c.scope) {
             c.block_public_access = Some(known.clone());
         }
     }
 }
-
-/// The state AWS could not tell (or we could not read).
-const UNKNOWN: &str = "unknown";
 
 /// Block public access states that differ from the last known one of their
 /// scope. No snapshot changes, yet every public snapshot there may have
@@ -42,7 +40,7 @@ fn block_public_access_changes(baseline: &Baseline, collected: &Collected) -> Ve
         .iter()
         .filter(|c| c.is_complete())
         .filter_map(|c| {
-            let now = c.block_public_access.as_deref().filter(|s| *s != UNKNOWN)?;
+            let now = c.block_public_access.as_deref().filter(|s| *s != Coverage::UNKNOWN_STATE)?;
             let before = baseline.block_public_access.get(&c.scope)?;
             (before != now).then(|| Change {
                 kind: ChangeKind::BlockPublicAccessChanged,

@@ -9,7 +9,7 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
+use crate::model::{Coverage, Fields, Grantee, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
 
@@ -116,7 +116,7 @@ async fn block_public_access(ctx: &RegionContext) -> String {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
     ctx.pace(Meter::Ec2("GetSnapshotBlockPublicAccessState")).await;
     match ctx.ec2.get_snapshot_block_public_access_state().customize().config_override(few_retries).send().await {
-        Ok(out) => out.state().map_or("unknown", |s| s.as_str()).to_owned(),
-        Err(_) => "unknown".to_owned(),
+        Ok(out) => out.state().map_or(Coverage::UNKNOWN_STATE, |s| s.as_str()).to_owned(),
+        Err(_) => Coverage::UNKNOWN_STATE.to_owned(),
     }
 }
