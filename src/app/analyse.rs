@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::model::{Baseline, Change, Collected, Finding, Scope};
 use crate::rules::{self, Policy};
-use crate::store::diff;
+use crate::store::{diff, vanished};
 
 /// A scan's results, ready to save and report.
 pub struct Analysis {
@@ -21,7 +21,7 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
-/// Carry-forward, diff, evaluate, lifecycle.
+/// Vanished scopes, carry-forward, diff, evaluate, lifecycle.
 pub fn analyse(
     baseline: &Baseline,
     previous_findings: &[Finding],
@@ -29,6 +29,7 @@ pub fn analyse(
     policy: &Policy,
     now: Timestamp,
 ) -> Analysis {
+    vanished::mark_missing(baseline, &mut collected);
     diff::carry_forward_unknown_shares(baseline, &mut collected);
     diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
     let changes = diff::diff(baseline, &collected);

@@ -16,6 +16,6 @@ pub use finding::{Finding, Severity, Status};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{
     AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus, Grantee,
-    Provider, Scope, Service, Snapshot,
+    MissingReason, Provider, Scope, Service, Snapshot,
 };
-pub use state::{Baseline, Collected};
+pub use state::{AccountReach, Baseline, Collected, Reach};

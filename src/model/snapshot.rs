@@ -45,7 +45,17 @@ macro_rules! str_enum {
 
 str_enum!(Provider { Aws => "aws", Azure => "azure" });
 str_enum!(Service { Ebs => "ebs", Rds => "rds", RdsCluster => "rds-cluster", AzureSnapshot => "azure-snapshot" });
-str_enum!(CoverageStatus { Complete => "complete", Failed => "failed" });
+str_enum!(CoverageStatus {
+    Complete => "complete",
+    Failed => "failed",
+    NotEnabled => "not-enabled",
+    Missing => "missing",
+});
+str_enum!(MissingReason {
+    LeftOrganization => "left-organization",
+    NotVisible => "not-visible",
+    RegionDisabled => "region-disabled",
+});
 
 /// The unit that lists completely or fails as a whole: one service in one
 /// account (or subscription) and region.
@@ -220,10 +230,43 @@ fn map_differences(prefix: &str, old: &Fields, new: &Fields, out: &mut Vec<Strin
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum CoverageStatus {
+    /// Listed completely.
     Complete,
+    /// Attempted and not (fully) listed: a coverage gap.
     Failed,
+    /// An AWS opt-in region the account has not enabled: nothing can exist
+    /// there, so nothing is missed. Not a gap.
+    NotEnabled,
+    /// Established in the baseline and within what the scan was asked to
+    /// cover, but gone from reach ([`MissingReason`]): a gap and a finding.
+    Missing,
+}
+
+/// Why a scope the baseline knows could not be scanned any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingReason {
+    /// The account is no longer an active account of the organization
+    /// (removed, suspended or closed): MITRE T1666.
+    LeftOrganization,
+    /// The Azure identity no longer sees the subscription (role removed,
+    /// moved to another tenant, disabled).
+    NotVisible,
+    /// The AWS opt-in region is no longer enabled for the account.
+    RegionDisabled,
+}
+
+impl MissingReason {
+    /// How the reason reads in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MissingReason::LeftOrganization => "is no longer an active account of the organization",
+            MissingReason::NotVisible => "is no longer visible to the identity",
+            MissingReason::RegionDisabled => "is no longer enabled for the account",
+        }
+    }
 }
 
 /// Whether a scope listed completely in a scan, and why not.
@@ -273,14 +316,37 @@ impl Coverage {
         }
     }
 
+    /// An opt-in region the account has not enabled (`note` says how it
+    /// was known).
+    pub fn not_enabled(scope: Scope, note: impl Into<String>) -> Self {
+        Coverage { status: CoverageStatus::NotEnabled, error: Some(note.into()), ..Coverage::complete(scope) }
+    }
+
+    /// A scope of the baseline that vanished from reach; the reason is
+    /// kept, machine-matchable, as the error code.
+    pub fn missing(scope: Scope, reason: MissingReason, message: impl Into<String>) -> Self {
+        Coverage {
+            status: CoverageStatus::Missing,
+            error_code: Some(reason.as_str().to_owned()),
+            error: Some(message.into()),
+            ..Coverage::complete(scope)
+        }
+    }
+
     pub fn is_complete(&self) -> bool {
         self.status == CoverageStatus::Complete
     }
 
-    /// Part of the scope went unseen: it failed to list, or share lists of
-    /// listed snapshots could not be read (exit 3 either way).
+    /// Why the scope is missing, when it is.
+    pub fn missing_reason(&self) -> Option<MissingReason> {
+        (self.status == CoverageStatus::Missing).then(|| self.error_code.as_deref().and_then(MissingReason::parse))?
+    }
+
+    /// Part of the scope went unseen: it failed to list, vanished from
+    /// reach, or share lists of listed snapshots could not be read (exit 3).
+    /// A region the account has not enabled holds nothing: no gap.
     pub fn has_gap(&self) -> bool {
-        !self.is_complete() || self.exposure_error.is_some()
+        matches!(self.status, CoverageStatus::Failed | CoverageStatus::Missing) || self.exposure_error.is_some()
     }
 }
 

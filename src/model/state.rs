@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Coverage, Provider, Scope, Snapshot};
+use super::{Coverage, MissingReason, Provider, Scope, Snapshot};
 
 /// Everything one scan listed, scope by scope.
 #[derive(Debug, Default)]
@@ -14,6 +14,8 @@ pub struct Collected {
     pub coverage: Vec<Coverage>,
     /// Accounts of the scanned organization (`--org`), trusted by default.
     pub organization_accounts: BTreeSet<String>,
+    /// What the scan set out to cover, per provider scanned.
+    pub reach: Vec<Reach>,
 }
 
 impl Collected {
@@ -23,6 +25,45 @@ impl Collected {
         self.coverage.extend(other.coverage);
         self.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
         self.organization_accounts.extend(other.organization_accounts);
+        self.reach.extend(other.reach);
+    }
+}
+
+/// What a scan set out to cover for one provider. A scope of the baseline
+/// inside it that the scan did not attempt has vanished (a finding); a scope
+/// outside it was simply not asked for (`--region us-east-1` of a baseline
+/// that also holds eu-west-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub provider: Provider,
+    pub accounts: AccountReach,
+    /// The regions asked for; `None`: every region (`--all-regions`, Azure).
+    pub regions: Option<BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountReach {
+    /// Accounts named by the user, or the caller's own: others are not asked.
+    Named(BTreeSet<String>),
+    /// Every account an enumeration returns (the organization's active
+    /// accounts, the subscriptions the identity sees): `found` now; one the
+    /// baseline holds that it no longer returns is missing for `absent`.
+    Enumerated { found: BTreeSet<String>, absent: MissingReason },
+}
+
+impl Reach {
+    /// The scope's account and region are inside what was asked, but the
+    /// enumeration no longer returns the account: why it vanished.
+    pub fn vanished(&self, scope: &Scope) -> Option<MissingReason> {
+        let region_asked = self.regions.as_ref().is_none_or(|r| r.contains(&scope.region));
+        match &self.accounts {
+            AccountReach::Enumerated { found, absent }
+                if self.provider == scope.provider && region_asked && !found.contains(&scope.account) =>
+            {
+                Some(*absent)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::{Change, Coverage, Finding, Scope, Severity, Status};
+use crate::model::{Change, Coverage, CoverageStatus, Finding, Scope, Severity, Status};
 
 pub use csv::{Csv, CsvWriter};
 pub use html::Html;
@@ -85,7 +85,10 @@ pub struct Summary {
     pub snapshots: usize,
     pub complete: bool,
     pub scopes: usize,
+    /// Scopes that failed to list or vanished from reach.
     pub failed_scopes: usize,
+    /// AWS opt-in regions an account has not enabled (nothing to scan).
+    pub not_enabled_scopes: usize,
     pub baseline_scopes: usize,
     pub changes: BTreeMap<&'static str, usize>,
     /// New and open findings by severity: what needs attention.
@@ -116,9 +119,14 @@ impl ScanReport<'_> {
         Summary {
             scan_id: self.scan_id,
             snapshots: self.snapshot_count,
-            complete: self.coverage.iter().all(Coverage::is_complete),
+            complete: !self.coverage.iter().any(Coverage::has_gap),
             scopes: self.coverage.len(),
-            failed_scopes: self.coverage.iter().filter(|c| !c.is_complete()).count(),
+            failed_scopes: self
+                .coverage
+                .iter()
+                .filter(|c| matches!(c.status, CoverageStatus::Failed | CoverageStatus::Missing))
+                .count(),
+            not_enabled_scopes: self.coverage.iter().filter(|c| c.status == CoverageStatus::NotEnabled).count(),
             baseline_scopes: self.new_baselines.len(),
             changes,
             findings,

@@ -106,8 +106,7 @@ impl Sink for Table {
             write_table(out, &["CHANGE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "DETAILS"], rows)?;
             writeln!(out)?;
         }
-        let gaps: Vec<_> =
-            report.coverage.iter().filter(|c| !c.is_complete() || !c.unknown_exposure.is_empty()).collect();
+        let gaps: Vec<_> = report.coverage.iter().filter(|c| c.has_gap() || !c.unknown_exposure.is_empty()).collect();
         if !gaps.is_empty() {
             writeln!(out, "INCOMPLETE COVERAGE (no deletion is inferred here)")?;
             let rows = gaps.iter().map(|c| {
@@ -139,7 +138,7 @@ impl Sink for Table {
             s.scan_id,
             s.snapshots,
             s.scopes,
-            if s.failed_scopes > 0 { format!(" ({} FAILED)", s.failed_scopes) } else { String::new() },
+            scope_notes(s.failed_scopes, s.not_enabled_scopes),
             report.changes.len(),
             if findings.is_empty() { "none".to_owned() } else { findings.join(", ") },
             s.api_calls_total,
@@ -196,4 +195,16 @@ mod colour_tests {
         let out = super::coloured(table);
         assert_eq!(out, "SEVERITY  RULE\n\x1b[1;31mCRITICAL\x1b[0m  public-share\nINFO      new-snapshot\n");
     }
+}
+
+/// ` (2 FAILED, 51 in regions not enabled)`, or nothing when all listed.
+fn scope_notes(failed: usize, not_enabled: usize) -> String {
+    let mut notes = Vec::new();
+    if failed > 0 {
+        notes.push(format!("{failed} FAILED"));
+    }
+    if not_enabled > 0 {
+        notes.push(format!("{not_enabled} in regions not enabled"));
+    }
+    if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) }
 }

@@ -1,8 +1,9 @@
-//! `coverage-gap`: a scope failed to list, so its snapshots are judged on
+//! `coverage-gap`: a scope failed to list (a scope that vanished is
+//! `scope-missing`; a region not enabled holds nothing), so its snapshots are judged on
 //! their last known state and nothing in it is reported deleted.
 
 use super::{Context, Kind, Rule, raise};
-use crate::model::{Finding, Severity};
+use crate::model::{CoverageStatus, Finding, Severity};
 
 pub struct CoverageGap;
 
@@ -26,7 +27,7 @@ impl Rule for CoverageGap {
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.coverage
             .iter()
-            .filter(|c| !c.is_complete())
+            .filter(|c| c.status == CoverageStatus::Failed)
             .map(|c| {
                 let why = match (&c.error_code, &c.error) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),

@@ -21,6 +21,7 @@ mod new_snapshot;
 mod off_hours_creation;
 pub mod policy;
 mod public_share;
+mod scope_missing;
 pub mod settings;
 mod share_added;
 mod suppress;
@@ -154,6 +155,7 @@ pub const RULES: &[&dyn Rule] = &[
     &bulk_deletion::BulkDeletion,
     &bulk_creation::BulkCreation,
     &off_hours_creation::OffHoursCreation,
+    &scope_missing::ScopeMissing,
     &coverage_gap::CoverageGap,
     &unknown_exposure::UnknownExposure,
     &new_snapshot::NewSnapshot,

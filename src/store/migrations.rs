@@ -9,6 +9,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("20261124000000_initial", include_str!("migrations/20261124000000_initial.sql")),
     ("20261124120000_finding_lifecycle", include_str!("migrations/20261124120000_finding_lifecycle.sql")),
     ("20261124180000_snapshot_attributes", include_str!("migrations/20261124180000_snapshot_attributes.sql")),
+    ("20261202000000_coverage_statuses", include_str!("migrations/20261202000000_coverage_statuses.sql")),
 ];
 
 /// Bring the schema up to date. A database carrying a migration this build

@@ -7,6 +7,7 @@ mod migrations;
 pub mod prune;
 mod read;
 pub mod reports;
+pub mod vanished;
 mod write;
 
 use std::fs::OpenOptions;

@@ -59,7 +59,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.id, s.started_at, s.finished_at, s.snapshot_count, s.complete, s.command,
-                        (SELECT count(*) FROM coverage c WHERE c.scan_id = s.id AND c.status = 'failed'),
+                        (SELECT count(*) FROM coverage c WHERE c.scan_id = s.id AND c.status IN ('failed', 'missing')),
                         (SELECT count(*) FROM changes c WHERE c.scan_id = s.id),
                         (SELECT count(*) FROM findings f WHERE f.scan_id = s.id)
                  FROM scans s ORDER BY s.id DESC LIMIT ?1",

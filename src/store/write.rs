@@ -36,7 +36,7 @@ impl Store {
 }
 
 fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i64> {
-    let complete = rec.collected.coverage.iter().all(|c| c.is_complete());
+    let complete = !rec.collected.coverage.iter().any(|c| c.has_gap());
     tx.execute(
         "INSERT INTO scans (started_at, finished_at, tool_version, host, user_name, command, snapshot_count, complete)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

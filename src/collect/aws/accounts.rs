@@ -8,14 +8,25 @@ use futures_util::StreamExt;
 
 use super::error::ScopeError;
 use super::options::{AccountChoice, AwsOptions};
-use super::session::Session;
+use super::session::{RegionList, Session};
 use crate::collect::{ApiCalls, CollectError};
+use crate::model::{AccountReach, MissingReason};
 
 /// One account to scan. A role that could not be assumed leaves the account
 /// in the plan, so its scopes are reported failed rather than silently absent.
 pub(super) struct Target {
     pub account: String,
     pub session: Result<Session, ScopeError>,
+    /// The account's own region list (which opt-in regions it enabled);
+    /// `None` where it was not read: every region asked is then tried.
+    pub regions: Option<RegionList>,
+}
+
+impl Target {
+    /// The account's region list says it has not enabled `region`.
+    pub fn has_not_enabled(&self, region: &str) -> bool {
+        self.regions.as_ref().and_then(|l| l.get(region)) == Some(&false)
+    }
 }
 
 pub(super) struct Plan {
@@ -23,6 +34,8 @@ pub(super) struct Plan {
     pub regions: Vec<String>,
     /// Active accounts of the organization, when scanning with `--org`.
     pub organization: BTreeSet<String>,
+    /// Which accounts the scan was asked to cover.
+    pub reach: AccountReach,
 }
 
 /// Assume-role sessions opened at once (each costs an STS call).
@@ -38,27 +51,39 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
     for profile in profiles {
         let session = Session::open(options, profile, api_calls).await?;
         let account = session.identify(profile).await?;
-        bases.push(Target { account, session: Ok(session) });
+        bases.push(Target { account, session: Ok(session), regions: None });
     }
+    let (regions, caller_list) =
+        bases[0].session.as_ref().map_err(|_| CollectError::NoRegion)?.regions(&options.regions).await?;
+    bases[0].regions = caller_list;
     let first = bases[0].session.as_ref().map_err(|_| CollectError::NoRegion)?;
-    let regions = first.regions(&options.regions).await?;
 
     let Some(role) = &options.assume_role else {
         let mut seen = BTreeSet::new();
         bases.retain(|t| seen.insert(t.account.clone()));
-        return Ok(Plan { targets: bases, regions, organization: BTreeSet::new() });
+        let more = bases.split_off(1);
+        bases.extend(read_region_lists(more).await);
+        let reach = AccountReach::Named(bases.iter().map(|t| t.account.clone()).collect());
+        return Ok(Plan { targets: bases, regions, organization: BTreeSet::new(), reach });
     };
 
-    let (accounts, organization) = match &role.accounts {
-        AccountChoice::Listed(ids) => (ids.clone(), BTreeSet::new()),
+    let (accounts, organization, reach) = match &role.accounts {
+        AccountChoice::Listed(ids) => {
+            (ids.clone(), BTreeSet::new(), AccountReach::Named(ids.iter().cloned().collect()))
+        }
         AccountChoice::Organization { only } => {
             let members = organization_accounts(first).await?;
             let outside: Vec<&str> = only.iter().filter(|a| !members.contains(*a)).map(String::as_str).collect();
             if !outside.is_empty() {
                 return Err(CollectError::NotInOrganization { accounts: outside.join(", "), members: members.len() });
             }
+            // The whole organization: an account it no longer has left it.
+            let reach = match only.is_empty() {
+                true => AccountReach::Enumerated { found: members.clone(), absent: MissingReason::LeftOrganization },
+                false => AccountReach::Named(only.iter().cloned().collect()),
+            };
             let chosen = if only.is_empty() { members.iter().cloned().collect() } else { only.clone() };
-            (chosen, members)
+            (chosen, members, reach)
         }
     };
     let caller = bases.swap_remove(0);
@@ -66,7 +91,7 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
     let caller_session = caller.session.map_err(|_| CollectError::NoRegion)?;
     let partition = caller_session.partition();
     let base = &caller_session;
-    let mut targets: Vec<Target> = futures_util::stream::iter(accounts.into_iter().filter(|a| *a != caller_account))
+    let targets: Vec<Target> = futures_util::stream::iter(accounts.into_iter().filter(|a| *a != caller_account))
         .map(|account| async move {
             let arn = format!("arn:{partition}:iam::{account}:role/{}", role.role_name);
             let session = base.assume(arn.clone(), role).await;
@@ -84,11 +109,12 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
                     ),
                 }),
             };
-            Target { account, session }
+            Target { account, session, regions: None }
         })
         .buffer_unordered(ASSUME_CONCURRENCY)
         .collect()
         .await;
+    let mut targets = read_region_lists(targets).await;
     // The caller's own account is scanned with the caller's credentials (an
     // organization's management account rarely has the member role).
     let scan_caller = match &role.accounts {
@@ -96,10 +122,34 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         AccountChoice::Organization { only } => only.is_empty() || only.contains(&caller_account),
     };
     if scan_caller {
-        targets.push(Target { account: caller_account, session: Ok(caller_session) });
+        targets.push(Target { account: caller_account, session: Ok(caller_session), regions: caller.regions });
     }
     targets.sort_by(|a, b| a.account.cmp(&b.account));
-    Ok(Plan { targets, regions, organization })
+    Ok(Plan { targets, regions, organization, reach })
+}
+
+/// Each account's own region list, read with its own session (one
+/// `DescribeRegions` per account). One that cannot be read is a warning:
+/// the account's regions are then each tried, and a region it has not
+/// enabled answers `OptInRequired` (recorded as not enabled) or `AuthFailure`
+/// (a failed scope).
+async fn read_region_lists(targets: Vec<Target>) -> Vec<Target> {
+    futures_util::stream::iter(targets)
+        .map(|mut target| async move {
+            if let (Ok(session), None) = (&target.session, &target.regions) {
+                match session.region_list().await {
+                    Ok(list) => target.regions = Some(list),
+                    Err(e) => crate::log::warning(&format!(
+                        "account {}: cannot read which regions it has enabled ({}: {}); each region asked is tried",
+                        target.account, e.code, e.message
+                    )),
+                }
+            }
+            target
+        })
+        .buffer_unordered(ASSUME_CONCURRENCY)
+        .collect()
+        .await
 }
 
 /// Active member accounts (AWS Organizations `ListAccounts`).

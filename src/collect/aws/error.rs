@@ -34,7 +34,12 @@ impl ScopeError {
             Some(m) => format!("{action}: {m}"),
             None => format!("{action}: {chain}"),
         };
-        let hint = if EXPIRED_OR_INVALID.contains(&code.as_str()) {
+        let hint = if code == "AuthFailure" {
+            // EC2 answers AuthFailure for a region the account has not enabled
+            // as well as for bad credentials: name both, blame neither.
+            " (either the region is not enabled for this account (an opt-in region: enable it, or leave it out) \
+             or the credentials are not valid here: renew them, e.g. `aws sso login`, and scan again)"
+        } else if EXPIRED_OR_INVALID.contains(&code.as_str()) {
             " (the credentials expired or were revoked mid-scan: renew them, e.g. `aws sso login`, and scan again)"
         } else {
             ""
@@ -43,9 +48,11 @@ impl ScopeError {
     }
 }
 
-/// Codes meaning the credentials themselves stopped working.
+/// Codes meaning the credentials themselves stopped working. Not
+/// `OptInRequired` nor `AuthFailure`, which a region the account has not
+/// enabled also answers.
 const EXPIRED_OR_INVALID: &[&str] =
-    &["ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId", "AuthFailure"];
+    &["ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId"];
 
 /// Credentials that failed to load (e.g. a role that cannot be assumed)
 /// surface as a dispatch failure; the STS code inside is what people act on.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::{ApiCalls, CollectError, Collected, Progress};
-use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
+use crate::model::{Coverage, Provider, Reach, Scope, Service, Snapshot};
 
 pub use error::ScopeError;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
@@ -75,6 +75,26 @@ pub trait AwsCollector: Send + Sync {
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>>;
 }
 
+/// The account's region list says the region is not enabled.
+const NOT_OPTED_IN: &str = "NotOptedIn";
+
+/// Codes meaning the region is not enabled for the account: `OptInRequired`
+/// is what AWS answers a call to such a region (EC2 API Reference, "Error
+/// codes": "You are not authorized to use the requested service. Ensure that
+/// you have subscribed to the service you are trying to use"). `AuthFailure`
+/// may also mean that, but equally bad credentials: it stays a failure.
+const NOT_ENABLED_CODES: &[&str] = &[NOT_OPTED_IN, "OptInRequired"];
+
+fn not_opted_in(account: &str, region: &str) -> ScopeError {
+    ScopeError {
+        code: NOT_OPTED_IN.into(),
+        message: format!(
+            "{region} is an opt-in region account {account} has not enabled (DescribeRegions: not-opted-in); \
+             nothing can exist there"
+        ),
+    }
+}
+
 /// The AWS collectors, in the order their scopes are reported.
 pub const COLLECTORS: &[&dyn AwsCollector] = &[&ebs::EbsSnapshots, &rds::RdsDbSnapshots, &rds::RdsClusterSnapshots];
 
@@ -108,7 +128,13 @@ pub async fn collect(
             let (pacer, progress) = (pacer.clone(), progress.clone());
             async move {
                 let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
-                let session = match &target.session {
+                // Nothing to call where the account has not enabled the region.
+                let usable = match &target.session {
+                    Ok(_) if target.has_not_enabled(region) => Err(not_opted_in(&target.account, region)),
+                    Ok(session) => Ok(session),
+                    Err(e) => Err(e.clone()),
+                };
+                let session = match usable {
                     Ok(session) => session,
                     Err(e) => {
                         progress.scopes_done(COLLECTORS.len());
@@ -137,7 +163,11 @@ pub async fn collect(
         .collect()
         .await;
 
-    let mut collected = Collected { organization_accounts: plan.organization, ..Collected::default() };
+    // Regions asked for by name (or the configured one); `--all-regions`: all.
+    let regions = (options.regions != RegionChoice::All).then(|| plan.regions.iter().cloned().collect());
+    let reach = Reach { provider: Provider::Aws, accounts: plan.reach, regions };
+    let mut collected =
+        Collected { organization_accounts: plan.organization, reach: vec![reach], ..Collected::default() };
     for (scope, result) in results.into_iter().flatten() {
         match result {
             Ok(listing) => {
@@ -147,6 +177,9 @@ pub async fn collect(
                 coverage.block_public_access = listing.block_public_access;
                 collected.snapshots.extend(listing.snapshots);
                 collected.coverage.push(coverage);
+            }
+            Err(e) if NOT_ENABLED_CODES.contains(&e.code.as_str()) => {
+                collected.coverage.push(Coverage::not_enabled(scope, e.message))
             }
             Err(e) => collected.coverage.push(Coverage::failed(scope, e.code, e.message)),
         }

@@ -139,17 +139,22 @@ impl Session {
         })
     }
 
-    /// Resolve the region choice to names, rejecting names that do not exist.
-    pub async fn regions(&self, choice: &RegionChoice) -> Result<Vec<String>, CollectError> {
+    /// Resolve the region choice to names, rejecting names that do not exist,
+    /// with the caller's own region list where it was read (reused for the
+    /// caller's account; each other account reads its own).
+    pub async fn regions(&self, choice: &RegionChoice) -> Result<(Vec<String>, Option<RegionList>), CollectError> {
         match choice {
-            RegionChoice::Configured => Ok(vec![self.default_region()]),
+            // The caller's configured region is where it works: no call.
+            RegionChoice::Configured => Ok((vec![self.default_region()], None)),
             RegionChoice::All => {
-                let enabled = self.describe_regions(false).await.map_err(|e| CollectError::Api {
+                let list = self.region_list().await.map_err(|e| CollectError::Api {
                     action: "ec2:DescribeRegions",
                     code: e.code,
                     message: e.message,
                 })?;
-                Ok(enabled)
+                // Every region of the partition: an account scans those it
+                // has enabled and records the others as not enabled.
+                Ok((list.keys().cloned().collect(), Some(list)))
             }
             RegionChoice::Listed(names) => {
                 let malformed: Vec<&str> = names.iter().map(String::as_str).filter(|n| !looks_like_region(n)).collect();
@@ -161,29 +166,44 @@ impl Session {
                 }
                 // Where the region list cannot be read (e.g. denied in the
                 // default region), each region still fails or succeeds on its own.
-                if let Ok(known) = self.describe_regions(true).await {
+                let list = self.region_list().await.ok();
+                if let Some(known) = &list {
                     let unknown: Vec<&str> =
-                        names.iter().map(String::as_str).filter(|n| !known.iter().any(|k| k == n)).collect();
+                        names.iter().map(String::as_str).filter(|n| !known.contains_key(*n)).collect();
                     if !unknown.is_empty() {
+                        let known: Vec<&str> = known.keys().map(String::as_str).collect();
                         return Err(CollectError::UnknownRegion { names: unknown.join(", "), known: known.join(", ") });
                     }
                 }
                 // Repeats were removed when the scan was planned (app/plan.rs).
-                Ok(names.clone())
+                Ok((names.clone(), list))
             }
         }
     }
 
-    async fn describe_regions(&self, all: bool) -> Result<Vec<String>, ScopeError> {
+    /// Every region of the partition and whether this account has enabled
+    /// it. EC2 API Reference, DescribeRegions: with `AllRegions=true` the
+    /// answer lists disabled regions too, each with `OptInStatus`
+    /// `opt-in-not-required`, `opted-in` or `not-opted-in`; opt-in regions
+    /// are enabled per account, so each account's own list decides.
+    pub async fn region_list(&self) -> Result<RegionList, ScopeError> {
         let out = self
             .ec2(&self.default_region())
             .describe_regions()
-            .all_regions(all)
+            .all_regions(true)
             .send()
             .await
             .map_err(|e| ScopeError::from_sdk("DescribeRegions", e))?;
-        let mut names: Vec<String> = out.regions().iter().filter_map(|r| r.region_name().map(str::to_owned)).collect();
-        names.sort();
-        Ok(names)
+        Ok(out
+            .regions()
+            .iter()
+            .filter_map(|r| {
+                let enabled = r.opt_in_status() != Some("not-opted-in");
+                Some((r.region_name()?.to_owned(), enabled))
+            })
+            .collect())
     }
 }
+
+/// Region name -> enabled for the account.
+pub(super) type RegionList = std::collections::BTreeMap<String, bool>;

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{ApiCalls, CollectError, Collected, Progress};
-use crate::model::{Coverage, Provider, Scope, Service, Snapshot};
+use crate::model::{AccountReach, Coverage, MissingReason, Provider, Reach, Scope, Service, Snapshot};
 
 use arm::Arm;
 pub use credential::CredentialChoice;
@@ -98,10 +98,13 @@ pub async fn collect(
         .map_err(|reason| CollectError::Endpoint { url: endpoint.to_owned(), reason })?;
     arm.check_credentials().await?;
 
-    let subscriptions = if options.subscriptions.is_empty() {
-        visible_subscriptions(&arm).await?
+    let (subscriptions, accounts) = if options.subscriptions.is_empty() {
+        // Every subscription the identity sees: one it no longer sees vanished.
+        let visible = visible_subscriptions(&arm).await?;
+        let found = visible.iter().cloned().collect();
+        (visible, AccountReach::Enumerated { found, absent: MissingReason::NotVisible })
     } else {
-        options.subscriptions.clone()
+        (options.subscriptions.clone(), AccountReach::Named(options.subscriptions.iter().cloned().collect()))
     };
     progress.add_scopes(subscriptions.len());
     let arm = &arm;
@@ -119,7 +122,8 @@ pub async fn collect(
         .collect()
         .await;
 
-    let mut collected = Collected::default();
+    let reach = Reach { provider: Provider::Azure, accounts, regions: None };
+    let mut collected = Collected { reach: vec![reach], ..Collected::default() };
     for listing in listings {
         let (snapshots, coverage) = listing?;
         collected.snapshots.extend(snapshots);
