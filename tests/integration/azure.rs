@@ -333,3 +333,65 @@ fn a_subscription_without_the_compute_provider_is_complete_and_empty() {
     assert!(!findings(&run).iter().any(|f| f.0 == "coverage-gap"), "{:?}", findings(&run));
     assert!(run.stderr.contains("Microsoft.Compute is not registered"), "{}", run.stderr);
 }
+
+/// Regression (issue 13, item 2): a subscription the identity no longer sees
+/// (role removed, tenant moved, disabled) vanished from the scan without a
+/// word. It is now `missing`: a `scope-missing` finding (medium), exit 3,
+/// its findings kept open and nothing reported deleted. A scan that names
+/// its subscriptions did not ask for the others: no finding.
+#[test]
+fn a_subscription_that_is_no_longer_visible_is_missing_not_silent() {
+    let server = ArmServer::start();
+    server.state.add_examples(SUB_A);
+    server.state.add_copies(SUB_B, "b", 3);
+    server.state.private_network(SUB_A);
+    let dir = TempDir::new();
+    // SUB_B's copies are reachable from any network: an open finding there.
+    let first = scan(&dir, &server, &["--fail-on", "none"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let exposed_in_b = |run: &Run| -> Vec<String> {
+        run.records("finding")
+            .iter()
+            .filter(|f| f["account"] == SUB_B && f["rule"] == "azure-network-exposure")
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(exposed_in_b(&first), ["new"; 3], "{:?}", findings(&first));
+
+    server.state.set(|f| {
+        f.hidden.insert(SUB_B.into());
+    });
+    let gone = scan(&dir, &server, &["--fail-on", "none"]);
+    assert_eq!(gone.code, 3, "a vanished subscription is a gap: {gone:?}");
+    let b: Vec<(String, String, String)> = coverage(&gone).into_iter().filter(|c| c.0 == SUB_B).collect();
+    assert!(!b.is_empty() && b.iter().all(|c| c.2 == "missing"), "{b:?}");
+    let missing = gone.records("coverage").into_iter().find(|c| c["account"] == SUB_B).unwrap();
+    assert_eq!(missing["error_code"], "not-visible", "{missing}");
+    let scope_missing: Vec<Value> =
+        gone.records("finding").into_iter().filter(|f| f["rule"] == "scope-missing").collect();
+    assert_eq!(scope_missing.len(), 1, "one finding per subscription: {scope_missing:?}");
+    assert_eq!(
+        (scope_missing[0]["severity"].as_str(), scope_missing[0]["account"].as_str()),
+        (Some("medium"), Some(SUB_B))
+    );
+    assert!(
+        scope_missing[0]["message"].as_str().unwrap().contains("no longer visible to the identity"),
+        "{}",
+        scope_missing[0]
+    );
+    assert_eq!(exposed_in_b(&gone), ["open"; 3], "findings of a vanished subscription stay open");
+    assert!(gone.changes().is_empty(), "nothing is deleted: {:?}", gone.changes());
+    assert!(!findings(&gone).iter().any(|f| f.0 == "coverage-gap"), "{:?}", findings(&gone));
+
+    // Asked for SUB_A only: SUB_B is outside the scan, not missing.
+    let narrowed = scan(&dir, &server, &["--subscription", SUB_A, "--fail-on", "none"]);
+    assert_eq!(narrowed.code, 0, "{narrowed:?}");
+    assert!(!coverage(&narrowed).iter().any(|c| c.2 == "missing"), "{:?}", coverage(&narrowed));
+    assert!(!findings(&narrowed).iter().any(|f| f.0 == "scope-missing" && f.3 == "new"), "{:?}", findings(&narrowed));
+
+    server.state.set(|f| f.hidden.clear());
+    let back = scan(&dir, &server, &["--fail-on", "none"]);
+    assert_eq!(back.code, 0, "{back:?}");
+    assert!(back.changes().is_empty(), "{:?}", back.changes());
+    assert!(findings(&back).iter().any(|f| f.0 == "scope-missing" && f.3 == "resolved"), "{:?}", findings(&back));
+}

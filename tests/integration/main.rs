@@ -13,6 +13,7 @@ mod detection;
 mod faults;
 mod fuzz;
 mod network_faults;
+mod reach;
 mod reports;
 mod scale;
 mod scheduled;

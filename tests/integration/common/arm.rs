@@ -43,6 +43,10 @@ pub struct Faults {
     /// Subscriptions where Microsoft.Compute is not registered: their
     /// snapshot list answers 409 `MissingSubscriptionRegistration`.
     pub not_registered: BTreeSet<String>,
+    /// Subscriptions the identity no longer sees (role removed, moved to
+    /// another tenant): left out of the subscription list, and their
+    /// snapshot list answers 403 AuthorizationFailed.
+    pub hidden: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -267,6 +271,7 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
             subs.extend(state.generated.lock().unwrap().keys().cloned());
             let value: Vec<Value> = subs
                 .iter()
+                .filter(|s| !faults.hidden.contains(*s))
                 .map(|s| json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s, "displayName": s, "state": "Enabled"}))
                 .collect();
             json!({ "value": value })
@@ -283,7 +288,7 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
                      See https://aka.ms/rps-not-found for how to register subscriptions.",
                 );
             }
-            if faults.forbidden.contains(&subscription) {
+            if faults.forbidden.contains(&subscription) || faults.hidden.contains(&subscription) {
                 return error(
                     StatusCode::FORBIDDEN,
                     "AuthorizationFailed",

@@ -4,6 +4,11 @@
 //! block-public-access call moto lacks, adds latency, and throttles like AWS:
 //! a token bucket per (region, action), 503 `RequestLimitExceeded` for EC2
 //! and 400 `Throttling` for RDS when it is empty.
+//!
+//! It also knows which account each request is for (the access keys of the
+//! `AssumeRole` answers it relays; other keys are the caller's account) and
+//! enables opt-in regions per account as AWS does: moto serves every region
+//! to everyone and ignores `AllRegions`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -53,7 +58,36 @@ pub struct Faults {
     /// After this many more calls (not STS), every call answers 400
     /// `ExpiredToken`: credentials that expire mid-scan.
     pub expire_after: Option<u64>,
+    /// Opt-in regions ([`OPT_IN_REGIONS`]) each account has enabled; every
+    /// other opt-in region answers EC2 401 `AuthFailure` and RDS 403
+    /// `OptInRequired`, and `DescribeRegions` says `not-opted-in`.
+    pub opted_in: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// Regions AWS enables per account ("Specify which AWS Regions your account
+/// can use", AWS Account Management Reference Guide). moto's own list is
+/// older and calls some of them opt-in-not-required.
+pub const OPT_IN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+/// The account of credentials the proxy did not see issued: moto's default.
+const CALLER_ACCOUNT: &str = "123456789012";
 
 #[derive(Default)]
 pub struct ProxyState {
@@ -63,6 +97,10 @@ pub struct ProxyState {
     per_snapshot: Mutex<BTreeMap<String, u64>>,
     buckets: Mutex<BTreeMap<(String, String), (f64, Instant)>>,
     throttled: Mutex<u64>,
+    /// Access key id -> account, from the `AssumeRole` answers relayed.
+    accounts_by_key: Mutex<BTreeMap<String, String>>,
+    /// Requests by (account, region), STS excluded.
+    by_account: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl ProxyState {
@@ -88,6 +126,7 @@ impl ProxyState {
     pub fn reset_counts(&self) {
         self.counts.lock().unwrap().clear();
         self.per_snapshot.lock().unwrap().clear();
+        self.by_account.lock().unwrap().clear();
         *self.throttled.lock().unwrap() = 0;
     }
 
@@ -105,6 +144,21 @@ impl ProxyState {
     /// Requests seen for RDS actions, in all regions.
     pub fn rds_requests(&self) -> u64 {
         self.counts.lock().unwrap().iter().filter(|((_, a), _)| a.contains("DB")).map(|(_, n)| n).sum()
+    }
+
+    /// Requests (not STS) made with `account`'s credentials in `region`.
+    pub fn count_for(&self, account: &str, region: &str) -> u64 {
+        self.by_account.lock().unwrap().get(&(account.to_owned(), region.to_owned())).copied().unwrap_or(0)
+    }
+
+    /// Whether `account` may use `region`.
+    fn enabled(&self, account: &str, region: &str) -> bool {
+        !OPT_IN_REGIONS.contains(&region)
+            || self.faults.lock().unwrap().opted_in.get(account).is_some_and(|r| r.contains(region))
+    }
+
+    fn account_of(&self, access_key: &str) -> String {
+        self.accounts_by_key.lock().unwrap().get(access_key).cloned().unwrap_or_else(|| CALLER_ACCOUNT.to_owned())
     }
 
     /// Requests refused with a throttling error.
@@ -249,12 +303,19 @@ async fn handle(
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    let service = parts
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.split("Credential=").nth(1)?.split('/').nth(3).map(str::to_owned))
-        .unwrap_or_default();
+    let credential = |field: usize| {
+        parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split("Credential=").nth(1)?.split('/').nth(field).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let service = credential(3);
+    let account = state.account_of(&credential(0));
+    if service != "sts" {
+        *state.by_account.lock().unwrap().entry((account.clone(), region.clone())).or_default() += 1;
+    }
     if service != "sts"
         && let Some(answer) = state.injected_fault(&service)
     {
@@ -297,6 +358,21 @@ async fn handle(
             )
         });
     }
+    // A region the account has not enabled (EC2: AuthFailure; RDS:
+    // OptInRequired). DescribeRegions itself is answered in the default region.
+    if service != "sts" && !state.enabled(&account, &region) {
+        return Ok(if service == "rds" {
+            xml(
+                StatusCode::FORBIDDEN,
+                rds_error("OptInRequired", "The AWS Access Key Id needs a subscription for the service"),
+            )
+        } else {
+            xml(
+                StatusCode::UNAUTHORIZED,
+                ec2_error("AuthFailure", "AWS was not able to validate the provided access credentials"),
+            )
+        });
+    }
     if action == "GetSnapshotBlockPublicAccessState"
         && let Some(s) = faults.block_public_access
     {
@@ -320,6 +396,18 @@ async fn handle(
     let status = response.status();
     let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    if action == "AssumeRole"
+        && status.is_success()
+        && let (Some(arn), Some(key)) =
+            (form_value(&form, "RoleArn").map(|a| percent_decode(&a)), element(&text, "AccessKeyId"))
+        && let Some(role_account) = arn.split(':').nth(4)
+    {
+        state.accounts_by_key.lock().unwrap().insert(key.to_owned(), role_account.to_owned());
+    }
+    if action == "DescribeRegions" && status.is_success() {
+        let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
+        return Ok(xml(status, state.regions_for(&account, &text, all)));
+    }
     if action == "DescribeSnapshots"
         && status.is_success()
         && let Some(size) = faults.page_size
@@ -331,6 +419,46 @@ async fn handle(
         return Ok(xml(status, state.maybe_truncate(text)));
     }
     Ok(xml(status, text))
+}
+
+impl ProxyState {
+    /// moto's region list as AWS answers it for `account`: this partition
+    /// only, each opt-in region `opted-in` or `not-opted-in` for the account,
+    /// and without `AllRegions=true` only the regions it can use.
+    fn regions_for(&self, account: &str, xml: &str, all: bool) -> String {
+        let (open, close) = ("<regionInfo>", "</regionInfo>");
+        let (Some(start), Some(end)) = (xml.find(open), xml.rfind(close)) else { return xml.to_owned() };
+        let inner = &xml[start + open.len()..end];
+        let items: String = top_level_items(inner)
+            .into_iter()
+            .filter_map(|item| {
+                let name = element(item, "regionName")?;
+                if name.starts_with("cn-") || name.starts_with("us-gov-") {
+                    return None;
+                }
+                let enabled = self.enabled(account, name);
+                let status = match (OPT_IN_REGIONS.contains(&name), enabled) {
+                    (false, _) => "opt-in-not-required",
+                    (true, true) => "opted-in",
+                    (true, false) => "not-opted-in",
+                };
+                (all || enabled).then(|| {
+                    format!(
+                        "<item><regionName>{name}</regionName><regionEndpoint>ec2.{name}.amazonaws.com</regionEndpoint><optInStatus>{status}</optInStatus></item>"
+                    )
+                })
+            })
+            .collect();
+        format!("{}{open}{items}{close}{}", &xml[..start], &xml[end + close.len()..])
+    }
+}
+
+/// The text of the first `<name>...</name>` in `xml`.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    Some(&xml[start..end])
 }
 
 fn xml(status: StatusCode, body: String) -> Response<Full<Bytes>> {
