@@ -337,3 +337,24 @@ fn a_weakened_block_public_access_is_a_change_and_a_high_finding_and_unknown_kee
         (Some("critical"), Some("open"))
     );
 }
+
+/// Regression (issue 13, item 5): the block public access state was read
+/// with two attempts and no more, so a short throttling storm on the action
+/// made it `unknown` while the listings outlasted the same storm. It is now
+/// read through the listings' retry path.
+#[test]
+fn block_public_access_is_read_through_throttling_like_the_listings() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&moto.url, "us-east-1");
+    rt.block_on(seed_snapshots(&client, 1, "bpa-throttled"));
+    proxy.state.set(|f| {
+        f.block_public_access = Some("block-new-sharing".into());
+        // More refusals than one round of the SDK's attempts.
+        f.throttle_next_of = Some(("GetSnapshotBlockPublicAccessState".into(), 3));
+    });
+    let run = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.records("coverage")[0]["block_public_access"], "block-new-sharing", "{run:?}");
+    assert_eq!(proxy.state.throttled(), 3);
+}

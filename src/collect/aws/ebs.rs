@@ -7,6 +7,7 @@ use aws_smithy_types::date_time::Format;
 use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
 
 use super::listing::{Page, list_all};
+use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Coverage, Fields, Grantee, Scope, Service, Snapshot};
@@ -107,16 +108,35 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
     })
 }
 
-/// `unknown` where the endpoint cannot say (older partitions, emulators):
-/// the setting only qualifies findings, so it never fails the scan.
+/// Read like the listings: paced, and throttling outlasted past the SDK's
+/// attempts ([`outlasting`]), so a storm does not turn a state into
+/// `unknown`. `unknown` is left for endpoints that cannot say (older
+/// partitions, emulators: a server error or a denial): the setting only
+/// qualifies findings, so it never fails the scan, and the diff carries the
+/// last known state over it.
 async fn block_public_access(ctx: &RegionContext) -> String {
-    // Few retries: endpoints without the action answer 5xx, and each retry
-    // would cost a backoff per region for nothing.
-    let few_retries = aws_sdk_ec2::config::Builder::default()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2));
-    ctx.pace(Meter::Ec2("GetSnapshotBlockPublicAccessState")).await;
-    match ctx.ec2.get_snapshot_block_public_access_state().customize().config_override(few_retries).send().await {
+    // Few SDK attempts per round: an endpoint without the action answers
+    // 5xx, and each retry would cost a backoff per region for nothing.
+    let few_retries = || {
+        aws_sdk_ec2::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+    };
+    let read = outlasting(|| async {
+        ctx.pace(Meter::Ec2("GetSnapshotBlockPublicAccessState")).await;
+        ctx.ec2
+            .get_snapshot_block_public_access_state()
+            .customize()
+            .config_override(few_retries())
+            .send()
+            .await
+            .map_err(|e| ScopeError::from_sdk("GetSnapshotBlockPublicAccessState", e))
+    })
+    .await;
+    match read {
         Ok(out) => out.state().map_or(Coverage::UNKNOWN_STATE, |s| s.as_str()).to_owned(),
-        Err(_) => Coverage::UNKNOWN_STATE.to_owned(),
+        Err(e) => {
+            tracing::info!(code = %e.code, region = %ctx.region, "block public access state unread: {}", e.message);
+            Coverage::UNKNOWN_STATE.to_owned()
+        }
     }
 }

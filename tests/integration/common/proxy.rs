@@ -51,6 +51,8 @@ pub struct Faults {
     pub storm_until: Option<Instant>,
     /// The next N calls (not STS) answer 500 `InternalError`.
     pub fail_next: u32,
+    /// The next N calls of one action answer 503 `RequestLimitExceeded`.
+    pub throttle_next_of: Option<(String, u32)>,
     /// The next N calls (not STS) have their connection closed unanswered.
     pub reset_next: u32,
     /// The next N `DescribeSnapshots` answers are cut in half.
@@ -181,8 +183,8 @@ impl ProxyState {
         }
     }
 
-    /// The next injected fault for a call to `service`, consuming it.
-    fn injected_fault(&self, service: &str) -> Option<Result<Response<Full<Bytes>>, std::io::Error>> {
+    /// The next injected fault for a call of `action` to `service`, consuming it.
+    fn injected_fault(&self, service: &str, action: &str) -> Option<Result<Response<Full<Bytes>>, std::io::Error>> {
         let mut f = self.faults.lock().unwrap();
         let throttled = || {
             if service == "rds" {
@@ -192,6 +194,14 @@ impl ProxyState {
             }
         };
         if f.storm_until.is_some_and(|until| Instant::now() < until) {
+            *self.throttled.lock().unwrap() += 1;
+            return Some(Ok(throttled()));
+        }
+        if let Some((throttled_action, left)) = f.throttle_next_of.as_mut()
+            && throttled_action == action
+            && *left > 0
+        {
+            *left -= 1;
             *self.throttled.lock().unwrap() += 1;
             return Some(Ok(throttled()));
         }
@@ -317,7 +327,7 @@ async fn handle(
         *state.by_account.lock().unwrap().entry((account.clone(), region.clone())).or_default() += 1;
     }
     if service != "sts"
-        && let Some(answer) = state.injected_fault(&service)
+        && let Some(answer) = state.injected_fault(&service, &action)
     {
         return answer;
     }
