@@ -181,7 +181,8 @@ pub struct ScanArgs {
     /// Region to scan; repeat for several. Default: the configured region.
     #[arg(long = "region", value_name = "REGION", conflicts_with = "all_regions", value_parser = parse_region)]
     pub regions: Vec<String>,
-    /// Scan every region enabled for the account.
+    /// Scan every region: each account scans those it has enabled (opt-in
+    /// regions are per account) and records the others as not enabled.
     #[arg(long)]
     pub all_regions: bool,
     /// Send every AWS call to this endpoint (emulator, proxy, VPC endpoint).

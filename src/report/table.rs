@@ -187,16 +187,6 @@ pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: impl Iterator<It
     Ok(())
 }
 
-#[cfg(test)]
-mod colour_tests {
-    #[test]
-    fn only_the_severity_label_is_coloured() {
-        let table = "SEVERITY  RULE\nCRITICAL  public-share\nINFO      new-snapshot\n";
-        let out = super::coloured(table);
-        assert_eq!(out, "SEVERITY  RULE\n\x1b[1;31mCRITICAL\x1b[0m  public-share\nINFO      new-snapshot\n");
-    }
-}
-
 /// ` (2 FAILED, 51 in regions not enabled)`, or nothing when all listed.
 fn scope_notes(failed: usize, not_enabled: usize) -> String {
     let mut notes = Vec::new();
@@ -207,4 +197,14 @@ fn scope_notes(failed: usize, not_enabled: usize) -> String {
         notes.push(format!("{not_enabled} in regions not enabled"));
     }
     if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    #[test]
+    fn only_the_severity_label_is_coloured() {
+        let table = "SEVERITY  RULE\nCRITICAL  public-share\nINFO      new-snapshot\n";
+        let out = super::coloured(table);
+        assert_eq!(out, "SEVERITY  RULE\n\x1b[1;31mCRITICAL\x1b[0m  public-share\nINFO      new-snapshot\n");
+    }
 }

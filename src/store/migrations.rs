@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 /// Every migration ever shipped, oldest first. Never edit or remove one.
-const MIGRATIONS: &[(&str, &str)] = &[
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("20261124000000_initial", include_str!("migrations/20261124000000_initial.sql")),
     ("20261124120000_finding_lifecycle", include_str!("migrations/20261124120000_finding_lifecycle.sql")),
     ("20261124180000_snapshot_attributes", include_str!("migrations/20261124180000_snapshot_attributes.sql")),

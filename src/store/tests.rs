@@ -177,3 +177,63 @@ fn a_prune_drops_old_scans_but_never_a_scopes_latest_complete_listing() {
     assert_eq!(ids, [3, 2]);
     assert_eq!(state(&store.baseline().unwrap()), before, "the baseline is unchanged by a prune");
 }
+
+#[test]
+fn not_enabled_and_missing_scopes_are_stored_and_neither_ends_a_listing() {
+    let db = TempDb::new("statuses");
+    let mut store = Store::open(&db.path()).unwrap();
+    let first = Collected {
+        snapshots: vec![snapshot("eu-west-1", "snap-a", vec![])],
+        coverage: vec![Coverage::complete(scope("eu-west-1"))],
+        ..Collected::default()
+    };
+    save(&mut store, "2026-12-01T00:00:00Z", &first, &[], &[]);
+    let second = Collected {
+        coverage: vec![
+            Coverage::missing(scope("eu-west-1"), crate::model::MissingReason::RegionDisabled, "disabled"),
+            Coverage::not_enabled(scope("ap-east-1"), "not-opted-in"),
+        ],
+        ..Collected::default()
+    };
+    save(&mut store, "2026-12-02T00:00:00Z", &second, &[], &[]);
+    let read = store.baseline().unwrap();
+    assert_eq!(state(&read), first.snapshots, "a missing scope keeps its last complete listing");
+    assert_eq!(read.established.len(), 1, "a region never enabled is no baseline: {:?}", read.established);
+    let history = store.history(10).unwrap();
+    let counts: Vec<(bool, i64)> = history.iter().map(|s| (s.complete, s.failed_scopes)).collect();
+    assert_eq!(counts, [(false, 1), (true, 0)], "missing counts as a gap; not-enabled does not");
+}
+
+/// A database written before the two statuses existed is rebuilt in place:
+/// every coverage row kept, the new statuses then accepted.
+#[test]
+fn the_coverage_table_is_rebuilt_with_its_rows() {
+    let db = TempDb::new("rebuild");
+    std::fs::create_dir_all(&db.0).unwrap();
+    {
+        let conn = rusqlite::Connection::open(db.path()).unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL);")
+            .unwrap();
+        for (name, sql) in super::migrations::MIGRATIONS.iter().filter(|(n, _)| *n < "20261202000000") {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 'then')", [name]).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO scans VALUES (1, 't0', 't1', '0.1', NULL, NULL, 'scan', 0, 0);
+             INSERT INTO coverage (scan_id, provider, service, account, region, status, error_code, error)
+                 VALUES (1, 'aws', 'ebs', '111111111111', 'eu-west-1', 'failed', 'AccessDenied', 'denied');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&db.path()).unwrap();
+    let history = store.history(10).unwrap();
+    assert_eq!((history.len(), history[0].failed_scopes), (1, 1), "the old row survived");
+    drop(store);
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    conn.execute(
+        "INSERT INTO coverage (scan_id, provider, service, account, region, status)
+         VALUES (1, 'aws', 'ebs', '111111111111', 'ap-east-1', 'not-enabled')",
+        [],
+    )
+    .expect("the new status is accepted");
+}

@@ -315,7 +315,11 @@ fn rds_is_paced_as_one_bucket_per_account_and_region() {
     let run = snapaudit(dir.path(), Some(&proxy.url), &args);
     let took = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(proxy.state.throttled(), 0, "paced as AWS meters RDS, nothing is throttled");
+    // Paced as AWS meters RDS, (almost) nothing is throttled: requests paced
+    // apart can still reach the proxy bunched on a loaded 2-core machine.
+    // Paced per action, as before, DB and cluster calls together ran at twice
+    // the bucket's rate: a dozen refusals or more.
+    assert!(proxy.state.throttled() <= 2, "paced scan was throttled {} times", proxy.state.throttled());
     let rds_calls = proxy.state.rds_requests();
     assert!(rds_calls >= 38, "36 manual snapshots, 2 listings: {rds_calls}");
     // The floor: (calls - burst) / rate seconds; paced at 95% of the rate.
