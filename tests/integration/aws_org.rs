@@ -318,7 +318,7 @@ fn rds_is_paced_as_one_bucket_per_account_and_region() {
     // Paced as AWS meters RDS, (almost) nothing is throttled: requests paced
     // apart can still reach the proxy bunched on a loaded 2-core machine.
     // Paced per action, as before, DB and cluster calls together ran at twice
-    // the bucket's rate: a dozen refusals or more.
+    // the bucket's rate and were refused over and over.
     assert!(proxy.state.throttled() <= 2, "paced scan was throttled {} times", proxy.state.throttled());
     let rds_calls = proxy.state.rds_requests();
     assert!(rds_calls >= 38, "36 manual snapshots, 2 listings: {rds_calls}");
