@@ -37,6 +37,10 @@ pub enum Command {
     /// Remove scans older than a period from the baseline, never the latest
     /// complete listing of a scope.
     Prune(PruneArgs),
+    /// Retire the scopes of an account (subscription) closed or moved out on
+    /// purpose: its last listing stops being a baseline, its findings are no
+    /// longer carried and it is no longer reported missing. Nothing is deleted.
+    Forget(ForgetArgs),
     /// Scan again and again (containers): every --every, with jitter.
     Watch(Box<WatchArgs>),
     /// Check policy files without touching any cloud.
@@ -258,6 +262,24 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ForgetArgs {
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
+    pub db: PathBuf,
+    /// The AWS account id or Azure subscription id whose scopes to retire.
+    #[arg(long, value_parser = parse_account_or_subscription)]
+    pub account: String,
+    /// Only these regions (Azure: locations); repeat for several. Default: all.
+    #[arg(long = "region", value_name = "REGION", value_parser = parse_location)]
+    pub regions: Vec<String>,
+    /// Only these services (ebs, rds, rds-cluster, azure-snapshot). Default: all.
+    #[arg(long = "service", value_name = "SERVICE", value_parser = parse_service)]
+    pub services: Vec<crate::model::Service>,
+    /// Wait for a scan holding the database to finish instead of stopping.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct HistoryArgs {
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
     pub db: PathBuf,
@@ -283,6 +305,28 @@ fn parse_account_id(s: &str) -> Result<String, String> {
     } else {
         Err(format!("{s:?} is not an AWS account id (12 digits)"))
     }
+}
+
+fn parse_account_or_subscription(s: &str) -> Result<String, String> {
+    parse_account_id(s)
+        .or_else(|_| crate::collect::azure::check_subscription_id(s))
+        .map_err(|_| format!("{s:?} is neither an AWS account id (12 digits) nor an Azure subscription id (a GUID)"))
+}
+
+/// An AWS region, an Azure location (`westeurope`) or `*` (a subscription-wide scope).
+fn parse_location(s: &str) -> Result<String, String> {
+    let plain =
+        !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if plain || s == "*" {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not a region or location name (like eu-west-1 or westeurope)"))
+    }
+}
+
+fn parse_service(s: &str) -> Result<crate::model::Service, String> {
+    crate::model::Service::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a service (ebs, rds, rds-cluster, azure-snapshot)"))
 }
 
 fn parse_region(s: &str) -> Result<String, String> {

@@ -1,13 +1,14 @@
 //! Commands that read or maintain the baseline alone, with no cloud call:
-//! `history`, `report`, `prune`.
+//! `history`, `report`, `prune`, `forget`.
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::{exit, load_policies, lock_database, output_format};
-use crate::cli::{HistoryArgs, PruneArgs, ReportKind};
+use crate::cli::{ForgetArgs, HistoryArgs, PruneArgs, ReportKind};
 use crate::report::{self, Format, write_atomically};
 use crate::rules;
 use crate::store::Store;
+use crate::store::forget::Retire;
 
 /// How many recent scans the shared-snapshot trend of `report shared` covers.
 const TREND_SCANS: usize = 20;
@@ -97,4 +98,32 @@ pub(super) fn prune(args: PruneArgs) -> Result<u8> {
 pub(super) fn prune_older_than(store: &mut Store, keep: jiff::SignedDuration) -> Result<crate::store::prune::Pruned> {
     let cutoff = jiff::Timestamp::now().checked_sub(keep).context("the retention reaches too far back")?;
     Ok(store.prune(&cutoff.round(jiff::Unit::Second)?.to_string())?)
+}
+
+pub(super) fn forget(args: ForgetArgs) -> Result<u8> {
+    if !args.db.exists() {
+        bail!("no baseline at {}: nothing to forget", args.db.display());
+    }
+    let _lock = lock_database(&args.db, args.wait)?;
+    let mut store = Store::open(&args.db)?;
+    let what = Retire { provider: None, account: args.account.clone(), regions: args.regions, services: args.services };
+    let now = jiff::Timestamp::now().round(jiff::Unit::Second)?.to_string();
+    let retired = store.forget(&what, &now)?;
+    if retired.is_empty() {
+        bail!(
+            "{} holds no baseline scope of {} matching the regions and services given; see `snapaudit history` and `report findings`",
+            args.db.display(),
+            args.account
+        );
+    }
+    for scope in &retired {
+        println!("retired {scope}");
+    }
+    println!(
+        "{} scope(s) of {} retired: no longer a baseline, their findings no longer carried, never reported missing; \
+         a later complete listing starts a new baseline",
+        retired.len(),
+        args.account
+    );
+    Ok(exit::OK)
 }

@@ -1,7 +1,7 @@
 //! The one place that wires the stages together, one file per kind of
 //! command: `scan.rs` (lock -> collect -> `analyse.rs` -> save -> report ->
 //! deliver, from the validated `plan.rs`), `watch.rs` (scan on an interval),
-//! `baseline.rs` (history, report, prune: the baseline alone), `setup.rs`
+//! `baseline.rs` (history, report, prune, forget: the baseline alone), `setup.rs`
 //! (validate, rules, permissions). What they share is here.
 
 mod analyse;
@@ -23,7 +23,7 @@ use crate::log;
 use crate::report::Format;
 use crate::rules::Policy;
 
-use baseline::{history, prune, report};
+use baseline::{forget, history, prune, report};
 use scan::scan;
 pub use setup::{azure_role_definition, iam_policy_document};
 use setup::{list_rules, validate};
@@ -52,6 +52,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::History(args) => history(args),
         Command::Report(args) => report(args.kind),
         Command::Prune(args) => prune(args),
+        Command::Forget(args) => forget(args),
         Command::Watch(args) => watch(*args),
         Command::Validate(args) => validate(args),
         Command::Rules => {

@@ -3,6 +3,7 @@
 //! transaction or not at all.
 
 pub mod diff;
+pub mod forget;
 mod migrations;
 pub mod prune;
 mod read;

@@ -27,7 +27,13 @@ impl Store {
         }
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT provider, service, account, region FROM coverage WHERE status = 'complete'")
+            .prepare(
+                "SELECT c.provider, c.service, c.account, c.region FROM coverage c WHERE c.status = 'complete'
+                 GROUP BY c.provider, c.service, c.account, c.region
+                 HAVING max(c.scan_id) > coalesce((SELECT max(r.after_scan) FROM retired_scopes r
+                                                   WHERE r.provider = c.provider AND r.service = c.service
+                                                     AND r.account = c.account AND r.region = c.region), 0)",
+            )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
@@ -50,6 +56,11 @@ impl Store {
             let state: String = row.get(4).map_err(|e| self.err(e))?;
             baseline.block_public_access.insert(self.scope_from_row(row)?, state);
         }
+        // A retired scope (`snapaudit forget`) is no baseline: its last listing
+        // is neither diffed against nor reported missing.
+        let established = &baseline.established;
+        baseline.snapshots.retain(|scope, _| established.contains(scope));
+        baseline.block_public_access.retain(|scope, _| established.contains(scope));
         Ok(baseline)
     }
 
@@ -92,7 +103,11 @@ impl Store {
                 "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
                         grantees, related, message, status, first_seen, suppressed_by
                  FROM findings
-                 WHERE scan_id = (SELECT max(id) FROM scans) AND status != 'resolved'",
+                 WHERE scan_id = (SELECT max(id) FROM scans) AND status != 'resolved'
+                   AND NOT EXISTS (SELECT 1 FROM retired_scopes r
+                                   WHERE r.provider = findings.provider AND r.service = findings.service
+                                     AND r.account = findings.account AND r.region = findings.region
+                                     AND r.after_scan >= findings.scan_id)",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;

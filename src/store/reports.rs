@@ -48,6 +48,10 @@ impl Store {
                         v.grantees_known, v.kind, v.attributes, v.first_scan, v.ended_scan, s.started_at
                  FROM snapshot_versions v JOIN scans s ON s.id = v.first_scan
                  WHERE v.grantees != '[]' AND v.first_scan <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM retired_scopes r
+                                   WHERE r.provider = v.provider AND r.service = v.service
+                                     AND r.account = v.account AND r.region = v.region
+                                     AND r.after_scan >= v.first_scan AND r.after_scan <= ?1)
                  ORDER BY v.first_scan",
             )
             .map_err(|e| self.err(e))?;

@@ -237,3 +237,40 @@ fn the_coverage_table_is_rebuilt_with_its_rows() {
     )
     .expect("the new status is accepted");
 }
+
+#[test]
+fn a_forgotten_scope_is_no_baseline_carries_no_finding_and_lists_again_as_a_new_baseline() {
+    use super::forget::Retire;
+    let db = TempDb::new("forget");
+    let mut store = Store::open(&db.path()).unwrap();
+    let both = Collected {
+        snapshots: vec![snapshot("eu-west-1", "snap-a", vec![]), snapshot("us-east-1", "snap-b", vec![])],
+        coverage: vec![Coverage::complete(scope("eu-west-1")), Coverage::complete(scope("us-east-1"))],
+        ..Collected::default()
+    };
+    save(
+        &mut store,
+        "2026-12-01T00:00:00Z",
+        &both,
+        &[],
+        &[finding("eu-west-1", "snap-a"), finding("us-east-1", "snap-b")],
+    );
+    let nothing = Retire { provider: None, account: "222222222222".into(), regions: vec![], services: vec![] };
+    assert!(store.forget(&nothing, "2026-12-02T00:00:00Z").unwrap().is_empty(), "another account: nothing matches");
+
+    let east = Retire { regions: vec!["us-east-1".into()], account: "111111111111".into(), ..nothing };
+    assert_eq!(store.forget(&east, "2026-12-02T00:00:00Z").unwrap(), [scope("us-east-1")]);
+    let read = store.baseline().unwrap();
+    assert_eq!(read.established.iter().cloned().collect::<Vec<_>>(), [scope("eu-west-1")]);
+    assert_eq!(state(&read), [snapshot("eu-west-1", "snap-a", vec![])]);
+    let carried: Vec<String> = store.previous_findings().unwrap().into_iter().map(|f| f.subject).collect();
+    assert_eq!(carried, ["snap-a"], "the retired scope's finding is no longer carried");
+    assert!(store.forget(&east, "2026-12-02T00:00:00Z").unwrap().is_empty(), "already retired");
+
+    // Listed again: a new baseline, and the old current version ends (no
+    // duplicate current version).
+    save(&mut store, "2026-12-03T00:00:00Z", &both, &[], &[]);
+    let read = store.baseline().unwrap();
+    assert_eq!(read.established.len(), 2);
+    assert_eq!(state(&read), both.snapshots);
+}

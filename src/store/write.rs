@@ -79,6 +79,15 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
         )?;
         // A failed scope keeps its last known versions open: nothing ends.
         if cov.is_complete() {
+            if !rec.baseline.established.contains(s) {
+                // A retired scope listed again: its old versions end here and
+                // this listing is its new baseline.
+                tx.execute(
+                    "UPDATE snapshot_versions SET ended_scan = ?1
+                     WHERE provider = ?2 AND service = ?3 AND account = ?4 AND region = ?5 AND ended_scan IS NULL",
+                    params![scan_id, s.provider.as_str(), s.service.as_str(), s.account, s.region],
+                )?;
+            }
             let current = by_scope.remove(s).unwrap_or_default();
             write_versions(tx, scan_id, s, &current, rec.baseline.snapshots.get(s))?;
         }

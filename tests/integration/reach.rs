@@ -198,4 +198,18 @@ fn an_account_that_left_the_organization_is_a_high_finding() {
         elsewhere.records("coverage")
     );
     assert!(findings_of(&elsewhere, "scope-missing").iter().all(|f| f["status"] != "new"), "{elsewhere:?}");
+
+    // The account was closed on purpose: `forget` retires its scopes, and
+    // the organization's scans are clean again.
+    let forget = snapaudit(dir.path(), None, &["forget", "--account", &workloads]);
+    assert_eq!(forget.code, 0, "{forget:?}");
+    assert!(forget.stdout.contains(&format!("aws/ebs {workloads} us-east-1")), "{}", forget.stdout);
+    let clean = scan("us-east-1");
+    assert_eq!(clean.code, 0, "{clean:?}");
+    assert!(!clean.records("coverage").iter().any(|c| c["account"] == workloads.as_str()), "{clean:?}");
+    assert!(clean.records("finding").iter().all(|f| f["account"] != workloads.as_str()), "{clean:?}");
+    assert!(clean.summary()["complete"].as_bool().unwrap());
+    let again = snapaudit(dir.path(), None, &["forget", "--account", &workloads]);
+    assert_eq!(again.code, 2, "nothing left to forget: {again:?}");
+    assert!(again.stderr.contains("holds no baseline scope"), "{}", again.stderr);
 }
