@@ -43,6 +43,7 @@ pub fn analyse(
         coverage: &collected.coverage,
         new_baselines: &new_baselines,
         organization: &collected.organization_accounts,
+        organization_id: collected.organization_id.as_deref(),
     });
     let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
     Analysis { collected, changes, new_baselines, findings }

@@ -63,6 +63,9 @@ pub struct SharedSnapshot {
     pub first_seen_shared: Option<String>,
     /// Why its share is accepted: the suppression of an exposure finding.
     pub suppressed_by: Option<String>,
+    /// The AMIs through which it is readable: an EBS snapshot behind an AMI
+    /// inherits the AMI's launch permissions. Empty for a direct share only.
+    pub via: Vec<String>,
 }
 
 impl SharedSnapshot {

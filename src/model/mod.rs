@@ -15,7 +15,7 @@ pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{
-    AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus, Grantee,
-    MissingReason, Provider, Scope, Service, Snapshot,
+    AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
+    Grantee, MissingReason, Provider, Scope, Service, Snapshot,
 };
 pub use state::{AccountReach, Baseline, Collected, Reach};

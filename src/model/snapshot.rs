@@ -22,6 +22,9 @@ pub enum Service {
     Ebs,
     Rds,
     RdsCluster,
+    /// AWS machine images (AMIs): a launch permission reads every EBS
+    /// snapshot behind the image.
+    Ami,
     AzureSnapshot,
 }
 
@@ -44,7 +47,13 @@ macro_rules! str_enum {
 }
 
 str_enum!(Provider { Aws => "aws", Azure => "azure" });
-str_enum!(Service { Ebs => "ebs", Rds => "rds", RdsCluster => "rds-cluster", AzureSnapshot => "azure-snapshot" });
+str_enum!(Service {
+    Ebs => "ebs",
+    Rds => "rds",
+    RdsCluster => "rds-cluster",
+    Ami => "ami",
+    AzureSnapshot => "azure-snapshot",
+});
 str_enum!(CoverageStatus {
     Complete => "complete",
     Failed => "failed",
@@ -83,6 +92,13 @@ pub enum Grantee {
     Account(String),
     /// A named group other than `all` (kept so nothing is dropped).
     Group(String),
+    /// AWS: every account of an organization, by its ARN
+    /// (`arn:aws:organizations::111111111111:organization/o-abc`): an AMI
+    /// launch permission.
+    Organization(String),
+    /// AWS: every account of an organizational unit, by its ARN
+    /// (`arn:aws:organizations::111111111111:ou/o-abc/ou-abc-12345678`).
+    OrganizationalUnit(String),
     /// Azure: a live export (SAS) URL exists; whoever holds it can download
     /// the snapshot (`diskState` `ActiveSAS` / `ActiveSASFrozen`).
     SasExport,
@@ -97,6 +113,17 @@ pub const AZURE_DEFAULT_NETWORK_ACCESS_POLICY: &str = "AllowAll";
 pub const AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS: &str = "Enabled";
 
 impl Grantee {
+    /// The organization (`o-...`) an organization or OU grant is within.
+    pub fn organization_id(&self) -> Option<&str> {
+        match self {
+            // ...:organization/o-abc and ...:ou/o-abc/ou-abc-1
+            Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => {
+                arn.split('/').find(|part| part.starts_with("o-"))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this is the account `id` (a snapshot's owner, say).
     pub fn is_account(&self, id: &str) -> bool {
         matches!(self, Grantee::Account(a) if a == id)
@@ -134,6 +161,10 @@ impl Grantee {
             Grantee::Public => "everyone (public)".into(),
             Grantee::Account(id) => format!("account {id}"),
             Grantee::Group(name) => format!("group {name}"),
+            Grantee::Organization(arn) => format!("organization {}", arn.rsplit('/').next().unwrap_or(arn)),
+            Grantee::OrganizationalUnit(arn) => {
+                format!("organizational unit {}", arn.rsplit('/').next().unwrap_or(arn))
+            }
             Grantee::SasExport => "whoever holds its live export (SAS) URL".into(),
             Grantee::AnyNetwork => "an export URL usable from any network".into(),
         }
@@ -144,6 +175,7 @@ impl Grantee {
         match self {
             Grantee::Public => "all",
             Grantee::Account(id) | Grantee::Group(id) => id,
+            Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => arn,
             Grantee::SasExport => "sas-export",
             Grantee::AnyNetwork => "any-network",
         }
@@ -180,9 +212,21 @@ pub struct Snapshot {
     pub attributes: Fields,
 }
 
+/// An AMI's attribute listing the EBS snapshots behind it (its block
+/// device mappings), comma-separated.
+pub const AMI_SNAPSHOTS: &str = "snapshotIds";
+
 impl Snapshot {
     pub fn is_public(&self) -> bool {
         self.grantees.contains(&Grantee::Public)
+    }
+
+    /// The EBS snapshots behind an AMI: whoever may launch it can read them.
+    pub fn backing_snapshots(&self) -> Vec<&str> {
+        self.attributes
+            .get(AMI_SNAPSHOTS)
+            .map(|ids| ids.split(',').filter(|id| !id.is_empty()).collect())
+            .unwrap_or_default()
     }
 
     /// Metadata compared by the diff as "modified" (shares are compared apart).
@@ -205,7 +249,11 @@ impl Snapshot {
                 newer.description.as_deref().unwrap_or("")
             ));
         }
-        map_differences("", &self.attributes, &newer.attributes, &mut out);
+        // A version stored before any attribute was recorded (AWS snapshots
+        // of older snapaudits) is not "modified" by the first ones recorded.
+        if !self.attributes.is_empty() {
+            map_differences("", &self.attributes, &newer.attributes, &mut out);
+        }
         map_differences("tag ", &self.tags, &newer.tags, &mut out);
         out
     }
@@ -351,13 +399,14 @@ impl Coverage {
 }
 
 impl Grantee {
-    /// Stored spelling: `all`, an account id, `group:NAME`, or
-    /// `azure:sas-export` / `azure:any-network`.
+    /// Stored spelling: `all`, an account id, `group:NAME`, an organization
+    /// or OU ARN, or `azure:sas-export` / `azure:any-network`.
     pub fn encode(&self) -> String {
         match self {
             Grantee::Public => "all".to_owned(),
             Grantee::Account(id) => id.clone(),
             Grantee::Group(name) => format!("group:{name}"),
+            Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => arn.clone(),
             Grantee::SasExport | Grantee::AnyNetwork => format!("azure:{}", self.label()),
         }
     }
@@ -367,6 +416,8 @@ impl Grantee {
             "all" => Grantee::Public,
             "azure:sas-export" => Grantee::SasExport,
             "azure:any-network" => Grantee::AnyNetwork,
+            _ if s.starts_with("arn:") && s.contains(":organization/") => Grantee::Organization(s.to_owned()),
+            _ if s.starts_with("arn:") && s.contains(":ou/") => Grantee::OrganizationalUnit(s.to_owned()),
             _ => match s.strip_prefix("group:") {
                 Some(name) => Grantee::Group(name.to_owned()),
                 None => Grantee::Account(s.to_owned()),

@@ -14,6 +14,9 @@ pub struct Collected {
     pub coverage: Vec<Coverage>,
     /// Accounts of the scanned organization (`--org`), trusted by default.
     pub organization_accounts: BTreeSet<String>,
+    /// The scanned organization's id (`o-...`, `--org`): AMI grants to it
+    /// (and its OUs) are trusted like its accounts.
+    pub organization_id: Option<String>,
     /// What the scan set out to cover, per provider scanned.
     pub reach: Vec<Reach>,
 }
@@ -25,6 +28,7 @@ impl Collected {
         self.coverage.extend(other.coverage);
         self.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
         self.organization_accounts.extend(other.organization_accounts);
+        self.organization_id = self.organization_id.take().or(other.organization_id);
         self.reach.extend(other.reach);
     }
 }

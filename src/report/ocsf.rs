@@ -100,6 +100,7 @@ fn resource_type(service: Service) -> &'static str {
         Service::Ebs => "AWS::EC2::Snapshot",
         Service::Rds => "AWS::RDS::DBSnapshot",
         Service::RdsCluster => "AWS::RDS::DBClusterSnapshot",
+        Service::Ami => "AWS::EC2::Image",
         Service::AzureSnapshot => "Microsoft.Compute/snapshots",
     }
 }

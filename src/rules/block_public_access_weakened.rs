@@ -1,12 +1,18 @@
-//! `block-public-access-weakened`: a region's EBS snapshot block public
-//! access went from `block-all-sharing` to `block-new-sharing` or
+//! `block-public-access-weakened`: a region's EBS snapshot (or AMI) block
+//! public access went from `block-all-sharing` to `block-new-sharing` or
 //! `unblocked` (or from `block-new-sharing` to `unblocked`). No snapshot
 //! changed, yet every snapshot with a public share there is public again
 //! (with `block-all-sharing` AWS treats them as private: "Block public
 //! access for snapshots", Amazon EBS User Guide).
 
 use super::{Context, Kind, Rule, raise};
-use crate::model::{ChangeKind, Finding, Severity};
+use crate::model::{ChangeKind, Finding, Scope, Service, Severity};
+
+/// Which setting a scope's state is: images have their own (AMIs: only
+/// `block-new-sharing` or `unblocked`, "Block public access to your AMIs").
+fn setting_of(scope: &Scope) -> &'static str {
+    if scope.service == Service::Ami { "AMI" } else { "EBS snapshot" }
+}
 
 pub struct BlockPublicAccessWeakened;
 
@@ -64,7 +70,7 @@ impl Rule for BlockPublicAccessWeakened {
                     self,
                     &c.scope,
                     format!("{before} -> {now} seen {}", ctx.now),
-                    format!("EBS snapshot block public access went from {before} to {now}: {what}"),
+                    format!("{} block public access went from {before} to {now}: {what}", setting_of(&c.scope)),
                 );
                 f.score = 3;
                 f.related = exposed;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Finding, Grantee, ScanRef, Scope, SharedSnapshot, SharedVersion, Status};
+use crate::model::{Finding, Grantee, ScanRef, Scope, Service, SharedSnapshot, SharedVersion, Snapshot, Status};
 
 use super::Policy;
 
@@ -20,6 +20,15 @@ fn classify(g: &Grantee, owner: &str, policy: &Policy, external: &[String]) -> O
         Grantee::Account(id) if external.contains(id) => ("external", id.clone()),
         Grantee::Account(id) => ("organization", id.clone()),
         Grantee::Group(name) => ("group", name.clone()),
+        Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => {
+            if policy.trusts_organization_grant(g, None) {
+                ("trusted", arn.clone())
+            } else if external.contains(arn) {
+                ("external", arn.clone())
+            } else {
+                ("organization", arn.clone())
+            }
+        }
     })
 }
 
@@ -53,7 +62,7 @@ pub fn shared_snapshots(
     let mut current: Vec<&SharedVersion> = versions.iter().filter(|v| v.valid_at(scan.id)).collect();
     current.sort_by(|a, b| (&a.snapshot.scope, &a.snapshot.id).cmp(&(&b.snapshot.scope, &b.snapshot.id)));
     let none = Vec::new();
-    current
+    let mut shared: BTreeMap<Key, SharedSnapshot> = current
         .into_iter()
         .filter_map(|v| {
             let s = &v.snapshot;
@@ -63,14 +72,60 @@ pub fn shared_snapshots(
                 .iter()
                 .filter_map(|g| classify(g, &s.scope.account, policy, external.get(&k).unwrap_or(&none)))
                 .collect();
-            (!grantees.is_empty()).then(|| SharedSnapshot {
+            let entry = SharedSnapshot {
                 snapshot: s.clone(),
                 grantees,
                 first_seen_shared: first_seen.get(&k).cloned(),
                 suppressed_by: suppressed.get(&k).cloned().filter(|r| !r.is_empty()),
-            })
+                via: Vec::new(),
+            };
+            (!entry.grantees.is_empty()).then_some((k, entry))
         })
-        .collect()
+        .collect();
+    // An EBS snapshot behind a shared AMI is readable by whoever may launch
+    // the AMI, whether or not the snapshot itself is shared.
+    let amis: Vec<SharedSnapshot> =
+        shared.values().filter(|e| e.snapshot.scope.service == Service::Ami).cloned().collect();
+    for ami in amis {
+        for id in ami.snapshot.backing_snapshots() {
+            let scope = Scope { service: Service::Ebs, ..ami.snapshot.scope.clone() };
+            let entry = shared.entry(key(&scope, id)).or_insert_with(|| SharedSnapshot {
+                snapshot: reached_only_via(&ami.snapshot, scope.clone(), id),
+                grantees: Vec::new(),
+                first_seen_shared: ami.first_seen_shared.clone(),
+                suppressed_by: ami.suppressed_by.clone(),
+                via: Vec::new(),
+            });
+            for g in &ami.grantees {
+                if !entry.grantees.contains(g) {
+                    entry.grantees.push(g.clone());
+                }
+            }
+            entry.via.push(ami.snapshot.id.clone());
+        }
+    }
+    shared.into_values().collect()
+}
+
+/// What is known of a snapshot the baseline holds no shared version of:
+/// its id and place, and the encryption its AMI records for its volumes.
+fn reached_only_via(ami: &Snapshot, scope: Scope, id: &str) -> Snapshot {
+    Snapshot {
+        scope,
+        id: id.to_owned(),
+        kind: None,
+        source_id: None,
+        created_at: None,
+        size_gib: None,
+        encrypted: ami.encrypted,
+        kms_key_id: None,
+        description: None,
+        state: None,
+        tags: Default::default(),
+        grantees: Vec::new(),
+        grantees_known: ami.grantees_known,
+        attributes: Default::default(),
+    }
 }
 
 /// (scan, shared, public) for each of `scans`: snapshots shared outside

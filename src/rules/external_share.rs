@@ -30,21 +30,29 @@ impl Rule for ExternalShare {
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         for s in ctx.snapshots {
-            let external: Vec<String> = s
+            // Accounts, and (AMI launch permissions) organizations and OUs.
+            let external: Vec<&Grantee> = s
                 .grantees
                 .iter()
-                .filter_map(|g| match g {
-                    Grantee::Account(id) if !ctx.is_trusted(&s.scope.account, id) => Some(id.clone()),
-                    _ => None,
+                .filter(|g| {
+                    matches!(g, Grantee::Account(_) | Grantee::Organization(_) | Grantee::OrganizationalUnit(_))
+                        && !ctx.trusts(&s.scope.account, g)
                 })
                 .collect();
             if external.is_empty() {
                 continue;
             }
-            let mut f =
-                raise_on(self, s, format!("snapshot is shared with untrusted account(s) {}", external.join(", ")));
+            let accounts: Vec<&str> =
+                external.iter().filter(|g| matches!(g, Grantee::Account(_))).map(|g| g.label()).collect();
+            let mut whom: Vec<String> = Vec::new();
+            if !accounts.is_empty() {
+                whom.push(format!("account(s) {}", accounts.join(", ")));
+            }
+            whom.extend(external.iter().filter(|g| !matches!(g, Grantee::Account(_))).map(|g| g.describe()));
+            let message = format!("{} is shared with untrusted {}", super::subject_noun(s), whom.join(", "));
+            let mut f = raise_on(self, s, message);
             f.score = 3;
-            f.grantees = external;
+            f.grantees = external.iter().map(|g| g.label().to_owned()).collect();
             findings.push(f);
         }
         findings

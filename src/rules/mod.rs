@@ -32,7 +32,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::model::{Baseline, Change, ChangeKind, Coverage, Finding, Grantee, Scope, Severity, Snapshot, Status};
+use crate::model::{
+    Baseline, Change, ChangeKind, Coverage, Finding, Grantee, Scope, Service, Severity, Snapshot, Status,
+};
 
 pub use policy::{Policy, PolicyError};
 pub use settings::{Block, RuleSettings};
@@ -52,6 +54,8 @@ pub struct Context<'a> {
     pub new_baselines: &'a BTreeSet<Scope>,
     /// Accounts of the scanned organization (empty without `--org`).
     pub organization: &'a BTreeSet<String>,
+    /// The scanned organization's id (`o-...`, with `--org`).
+    pub organization_id: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -67,10 +71,17 @@ impl Context<'_> {
             || (self.policy.trust_organization && self.organization.contains(account))
     }
 
-    /// Whether `grantee` is an account trusted for snapshots of `owner`
-    /// (public and group grantees never are).
+    /// Whether `grantee` is trusted for snapshots of `owner`: a trusted
+    /// account, or a trusted organization or OU (public and group grantees
+    /// never are).
     pub fn trusts(&self, owner: &str, grantee: &Grantee) -> bool {
-        matches!(grantee, Grantee::Account(id) if self.is_trusted(owner, id))
+        match grantee {
+            Grantee::Account(id) => self.is_trusted(owner, id),
+            Grantee::Organization(_) | Grantee::OrganizationalUnit(_) => {
+                self.policy.trusts_organization_grant(grantee, self.organization_id)
+            }
+            _ => false,
+        }
     }
 
     /// The region's EBS block public access is `block-all-sharing`: public
@@ -189,11 +200,29 @@ fn raise(
     }
 }
 
-/// A finding about one snapshot.
+/// A finding about one snapshot; on an AMI, `related` names the EBS
+/// snapshots behind it (whoever may launch it can read them).
 fn raise_on(rule: &(impl Rule + ?Sized), snapshot: &Snapshot, message: impl Into<String>) -> Finding {
     let mut f = raise(rule, &snapshot.scope, snapshot.id.clone(), message);
     f.snapshot_id = Some(snapshot.id.clone());
+    f.related = snapshot.backing_snapshots().into_iter().map(str::to_owned).collect();
     f
+}
+
+/// What the subject is, in a finding's message: `snapshot`; `docdb cluster
+/// snapshot` (RDS, with its engine: DocumentDB and Neptune share the RDS
+/// API); `AMI (backed by snap-1, snap-2)`.
+fn subject_noun(s: &Snapshot) -> String {
+    let engine = s.attributes.get("engine");
+    match (s.scope.service, engine) {
+        (Service::Ami, _) => match s.backing_snapshots().as_slice() {
+            [] => "AMI".to_owned(),
+            ids => format!("AMI (backed by {})", ids.join(", ")),
+        },
+        (Service::Rds, Some(engine)) => format!("{engine} DB snapshot"),
+        (Service::RdsCluster, Some(engine)) => format!("{engine} cluster snapshot"),
+        _ => "snapshot".to_owned(),
+    }
 }
 
 /// Run every enabled rule, apply severity overrides, suppression and
@@ -292,6 +321,7 @@ pub(crate) mod test_support {
         pub coverage: Vec<Coverage>,
         pub new_baselines: BTreeSet<Scope>,
         pub organization: BTreeSet<String>,
+        pub organization_id: Option<String>,
     }
 
     impl Fixture {
@@ -323,6 +353,7 @@ pub(crate) mod test_support {
                 coverage: &self.coverage,
                 new_baselines: &self.new_baselines,
                 organization: &self.organization,
+                organization_id: self.organization_id.as_deref(),
             }
         }
     }

@@ -34,10 +34,13 @@ impl Rule for PublicShare {
                 // With block-all-sharing the region treats public snapshots as
                 // private: still worth fixing, no longer an open door.
                 let blocked = ctx.blocks_all_sharing(&s.scope);
+                let noun = super::subject_noun(s);
                 let message = if blocked {
-                    "snapshot is shared publicly, but block public access (block-all-sharing) keeps it private in this region"
+                    format!("{noun} is shared publicly, but block public access (block-all-sharing) keeps it private in this region")
+                } else if s.scope.service == crate::model::Service::Ami {
+                    format!("{noun} is public: any account can launch it and read its snapshots")
                 } else {
-                    "snapshot is public: any account can restore it"
+                    format!("{noun} is public: any account can restore it")
                 };
                 let unverified = if s.grantees_known { "" } else { " (share list unreadable this scan; last known state)" };
                 let mut f = raise_on(self, s, format!("{message}{unverified}"));

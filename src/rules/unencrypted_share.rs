@@ -45,7 +45,8 @@ impl Rule for UnencryptedShare {
                 }
                 let untrusted = grantees.iter().any(|g| !ctx.trusts(&s.scope.account, g));
                 let labels: Vec<String> = grantees.iter().map(|g| g.label().to_owned()).collect();
-                let mut f = raise_on(self, s, format!("unencrypted snapshot is shared with {}", labels.join(", ")));
+                let message = format!("unencrypted {} is shared with {}", super::subject_noun(s), labels.join(", "));
+                let mut f = raise_on(self, s, message);
                 f.score = if untrusted { 3 } else { 2 };
                 f.grantees = labels;
                 Some(f)

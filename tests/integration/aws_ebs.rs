@@ -29,7 +29,7 @@ fn baseline_then_shares_then_deletions() {
     assert_eq!(first.code, 0, "{first:?}");
     assert!(first.changes().is_empty(), "the first scan is the baseline: {first:?}");
     assert_eq!(first.summary()["snapshots"], 6);
-    assert_eq!(first.summary()["baseline_scopes"], 3, "ebs, rds and rds-cluster in one region");
+    assert_eq!(first.summary()["baseline_scopes"], 4, "ebs, rds, rds-cluster and ami in one region");
 
     rt.block_on(share(&client, &ids[0], Some(OUTSIDER)));
     rt.block_on(share(&client, &ids[1], None));
@@ -96,12 +96,12 @@ fn a_failing_region_is_recorded_and_never_reports_deletions() {
     assert_eq!(second.changes(), vec![pair("deleted", &east_ids[0])], "only the complete region may report deletions");
     let coverage = second.records("coverage");
     let west: Vec<&serde_json::Value> = coverage.iter().filter(|c| c["region"] == "us-west-2").collect();
-    assert_eq!(west.len(), 3, "ebs, rds, rds-cluster");
+    assert_eq!(west.len(), 4, "ebs, rds, rds-cluster, ami");
     assert!(west.iter().all(|c| c["status"] == "failed"), "{west:?}");
     let codes: Vec<&str> = west.iter().map(|c| c["error_code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
-        ["UnauthorizedOperation", "AccessDenied", "AccessDenied"],
+        ["UnauthorizedOperation", "AccessDenied", "AccessDenied", "UnauthorizedOperation"],
         "EC2 and RDS codes are kept as AWS sends them"
     );
     let west_ebs = west.iter().find(|c| c["service"] == "ebs").unwrap();
@@ -255,7 +255,7 @@ fn a_region_named_twice_is_scanned_once() {
         .iter()
         .map(|c| (c["region"].as_str().unwrap().to_owned(), c["service"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(scopes.len(), 6, "two regions x three services, each once: {scopes:?}");
+    assert_eq!(scopes.len(), 8, "two regions x four services, each once: {scopes:?}");
     assert_eq!(run.summary()["snapshots"], 2);
     let history = snapaudit(dir.path(), None, &["history", "--format", "jsonl"]);
     assert_eq!(history.records("scan").len(), 1, "the scan was saved: {history:?}");

@@ -105,7 +105,7 @@ fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_cal
     assert_eq!(first.code, 0, "{first:?}");
     let coverage = first.records("coverage");
     let services: Vec<&str> = coverage.iter().map(|c| c["service"].as_str().unwrap()).collect();
-    assert_eq!(services, ["ebs", "rds", "rds-cluster"]);
+    assert_eq!(services, ["ebs", "rds", "rds-cluster", "ami"]);
     assert!(coverage.iter().all(|c| c["status"] == "complete"), "{coverage:?}");
     assert_eq!(first.summary()["snapshots"], 5, "3 DB + 2 cluster snapshots");
     for id in &automated {
@@ -213,7 +213,7 @@ fn an_organization_is_scanned_account_by_account_and_trusted() {
             .collect()
     };
     let all = |s: &str| -> Vec<(String, String)> {
-        ["ebs", "rds", "rds-cluster"].iter().map(|svc| (svc.to_string(), s.to_owned())).collect()
+        ["ebs", "rds", "rds-cluster", "ami"].iter().map(|svc| (svc.to_string(), s.to_owned())).collect()
     };
     assert_eq!(status(ACCOUNT), all("complete"), "the management account is scanned with the caller's credentials");
     assert_eq!(status(workloads), all("complete"));

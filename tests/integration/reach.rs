@@ -91,14 +91,14 @@ fn opt_in_regions_are_read_per_account() {
 
     let first = scan();
     assert_eq!(first.code, 0, "no gap: {first:?}");
-    assert_eq!(statuses(&first, &workloads, OPT_IN), ["complete"; 3]);
+    assert_eq!(statuses(&first, &workloads, OPT_IN), ["complete"; 4]);
     for account in [ACCOUNT, sandbox.as_str()] {
-        assert_eq!(statuses(&first, account, OPT_IN), ["not-enabled"; 3], "{account}");
+        assert_eq!(statuses(&first, account, OPT_IN), ["not-enabled"; 4], "{account}");
         assert_eq!(proxy.state.count_for(account, OPT_IN), 0, "{account} was called in a region it has not enabled");
     }
     assert!(proxy.state.count_for(&workloads, OPT_IN) > 0);
     let summary = first.summary();
-    assert_eq!((summary["complete"].as_bool(), summary["not_enabled_scopes"].as_u64()), (Some(true), Some(6)));
+    assert_eq!((summary["complete"].as_bool(), summary["not_enabled_scopes"].as_u64()), (Some(true), Some(8)));
     let external = findings_of(&first, "external-share");
     assert_eq!(external.len(), 1, "{first:?}");
     assert_eq!(external[0]["snapshot_id"], shared.as_str());
@@ -117,8 +117,8 @@ fn opt_in_regions_are_read_per_account() {
     });
     let enabled = scan();
     assert_eq!(enabled.code, 0, "{enabled:?}");
-    assert_eq!(statuses(&enabled, &sandbox, OPT_IN), ["complete"; 3]);
-    assert_eq!(enabled.summary()["baseline_scopes"], 3, "{:?}", enabled.summary());
+    assert_eq!(statuses(&enabled, &sandbox, OPT_IN), ["complete"; 4]);
+    assert_eq!(enabled.summary()["baseline_scopes"], 4, "{:?}", enabled.summary());
     assert!(enabled.changes().is_empty(), "a first listing is a baseline, not additions: {:?}", enabled.changes());
 
     // The workloads account disables it again: what was listed there is out
@@ -128,7 +128,7 @@ fn opt_in_regions_are_read_per_account() {
     });
     let disabled = scan();
     assert_eq!(disabled.code, 3, "{disabled:?}");
-    assert_eq!(statuses(&disabled, &workloads, OPT_IN), ["missing"; 3]);
+    assert_eq!(statuses(&disabled, &workloads, OPT_IN), ["missing"; 4]);
     let missing = disabled.records("coverage").into_iter().find(|c| c["status"] == "missing").unwrap();
     assert_eq!(missing["error_code"], "region-disabled", "{missing}");
     let scope_missing = findings_of(&disabled, "scope-missing");
@@ -137,7 +137,7 @@ fn opt_in_regions_are_read_per_account() {
     assert_eq!(scope_missing[0]["account"], workloads.as_str());
     assert_eq!(findings_of(&disabled, "external-share")[0]["status"], "open", "its findings stay open");
     assert!(disabled.changes().is_empty(), "nothing deleted: {:?}", disabled.changes());
-    assert_eq!(statuses(&disabled, ACCOUNT, OPT_IN), ["not-enabled"; 3], "never enabled: still no gap");
+    assert_eq!(statuses(&disabled, ACCOUNT, OPT_IN), ["not-enabled"; 4], "never enabled: still no gap");
 }
 
 /// Regression (issue 13, item 2): an account removed from the organization
@@ -174,7 +174,7 @@ fn an_account_that_left_the_organization_is_a_high_finding() {
     proxy.state.reset_counts();
     let left = scan("us-east-1");
     assert_eq!(left.code, 3, "a gap, even with --fail-on none: {left:?}");
-    assert_eq!(statuses(&left, &workloads, "us-east-1"), ["missing"; 3]);
+    assert_eq!(statuses(&left, &workloads, "us-east-1"), ["missing"; 4]);
     let row = left.records("coverage").into_iter().find(|c| c["account"] == workloads.as_str()).unwrap();
     assert_eq!(row["error_code"], "left-organization", "{row}");
     assert_eq!(proxy.state.count_for(&workloads, "us-east-1"), 0, "an account outside the organization is not called");
@@ -184,7 +184,7 @@ fn an_account_that_left_the_organization_is_a_high_finding() {
     assert_eq!((f["severity"].as_str(), f["status"].as_str()), (Some("high"), Some("new")));
     assert_eq!(f["mitre"], serde_json::json!(["T1666"]));
     assert_eq!(f["subject"], format!("account {workloads}"));
-    assert_eq!(f["related"].as_array().map(Vec::len), Some(3), "{f}");
+    assert_eq!(f["related"].as_array().map(Vec::len), Some(4), "{f}");
     assert!(f["message"].as_str().unwrap().contains("no longer an active account of the organization"), "{f}");
     assert_eq!(findings_of(&left, "external-share")[0]["status"], "open", "its findings stay open");
     assert!(left.changes().is_empty(), "nothing deleted: {:?}", left.changes());

@@ -34,6 +34,8 @@ pub(super) struct Plan {
     pub regions: Vec<String>,
     /// Active accounts of the organization, when scanning with `--org`.
     pub organization: BTreeSet<String>,
+    /// Its id (`o-...`), read from the account ARNs `ListAccounts` answers.
+    pub organization_id: Option<String>,
     /// Which accounts the scan was asked to cover.
     pub reach: AccountReach,
 }
@@ -64,15 +66,17 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         let more = bases.split_off(1);
         bases.extend(read_region_lists(more).await);
         let reach = AccountReach::Named(bases.iter().map(|t| t.account.clone()).collect());
-        return Ok(Plan { targets: bases, regions, organization: BTreeSet::new(), reach });
+        return Ok(Plan { targets: bases, regions, organization: BTreeSet::new(), organization_id: None, reach });
     };
 
+    let mut organization_id = None;
     let (accounts, organization, reach) = match &role.accounts {
         AccountChoice::Listed(ids) => {
             (ids.clone(), BTreeSet::new(), AccountReach::Named(ids.iter().cloned().collect()))
         }
         AccountChoice::Organization { only } => {
-            let members = organization_accounts(first).await?;
+            let (members, id) = organization_accounts(first).await?;
+            organization_id = id;
             let outside: Vec<&str> = only.iter().filter(|a| !members.contains(*a)).map(String::as_str).collect();
             if !outside.is_empty() {
                 return Err(CollectError::NotInOrganization { accounts: outside.join(", "), members: members.len() });
@@ -125,7 +129,7 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         targets.push(Target { account: caller_account, session: Ok(caller_session), regions: caller.regions });
     }
     targets.sort_by(|a, b| a.account.cmp(&b.account));
-    Ok(Plan { targets, regions, organization, reach })
+    Ok(Plan { targets, regions, organization, organization_id, reach })
 }
 
 /// Each account's own region list, read with its own session (one
@@ -152,10 +156,12 @@ async fn read_region_lists(targets: Vec<Target>) -> Vec<Target> {
         .await
 }
 
-/// Active member accounts (AWS Organizations `ListAccounts`).
-async fn organization_accounts(session: &Session) -> Result<BTreeSet<String>, CollectError> {
+/// Active member accounts (AWS Organizations `ListAccounts`) and the
+/// organization's id, from their ARNs (`arn:aws:organizations::MGMT:account/o-ID/ACCOUNT`).
+async fn organization_accounts(session: &Session) -> Result<(BTreeSet<String>, Option<String>), CollectError> {
     let mut pages = session.organizations().list_accounts().into_paginator().send();
     let mut members = BTreeSet::new();
+    let mut organization_id = None;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             let e = ScopeError::from_sdk("ListAccounts", e);
@@ -174,7 +180,11 @@ async fn organization_accounts(session: &Session) -> Result<BTreeSet<String>, Co
             if let (Some(id), Some(true)) = (account.id(), active) {
                 members.insert(id.to_owned());
             }
+            if organization_id.is_none() {
+                organization_id =
+                    account.arn().and_then(|arn| arn.split('/').find(|part| part.starts_with("o-"))).map(str::to_owned);
+            }
         }
     }
-    Ok(members)
+    Ok((members, organization_id))
 }

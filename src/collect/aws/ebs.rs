@@ -6,11 +6,11 @@ use aws_smithy_types::date_time::Format;
 
 use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
 
+use super::block_public_access;
 use super::listing::{Page, list_all};
-use super::retry::outlasting;
 use super::shares::{ReadShares, fill_grantees};
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Coverage, Fields, Grantee, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 pub struct EbsSnapshots;
 
@@ -47,7 +47,18 @@ impl AwsCollector for EbsSnapshots {
             };
             let mut snapshots = list_all(ctx, Meter::Ec2("DescribeSnapshots"), "DescribeSnapshots", send, map).await?;
             let unread = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
-            Ok(ScopeListing { snapshots, unread, block_public_access: Some(block_public_access(ctx).await) })
+            let state = block_public_access::read(ctx, "GetSnapshotBlockPublicAccessState", |few_retries| async move {
+                let out = ctx
+                    .ec2
+                    .get_snapshot_block_public_access_state()
+                    .customize()
+                    .config_override(few_retries)
+                    .send()
+                    .await;
+                out.map(|o| o.state().map(|s| s.as_str().to_owned()))
+            })
+            .await;
+            Ok(ScopeListing { snapshots, unread, block_public_access: Some(state) })
         })
     }
 }
@@ -106,37 +117,4 @@ fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapsh
         grantees_known: true,
         attributes: Fields::new(),
     })
-}
-
-/// Read like the listings: paced, and throttling outlasted past the SDK's
-/// attempts ([`outlasting`]), so a storm does not turn a state into
-/// `unknown`. `unknown` is left for endpoints that cannot say (older
-/// partitions, emulators: a server error or a denial): the setting only
-/// qualifies findings, so it never fails the scan, and the diff carries the
-/// last known state over it.
-async fn block_public_access(ctx: &RegionContext) -> String {
-    // Few SDK attempts per round: an endpoint without the action answers
-    // 5xx, and each retry would cost a backoff per region for nothing.
-    let few_retries = || {
-        aws_sdk_ec2::config::Builder::default()
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-    };
-    let read = outlasting(|| async {
-        ctx.pace(Meter::Ec2("GetSnapshotBlockPublicAccessState")).await;
-        ctx.ec2
-            .get_snapshot_block_public_access_state()
-            .customize()
-            .config_override(few_retries())
-            .send()
-            .await
-            .map_err(|e| ScopeError::from_sdk("GetSnapshotBlockPublicAccessState", e))
-    })
-    .await;
-    match read {
-        Ok(out) => out.state().map_or(Coverage::UNKNOWN_STATE, |s| s.as_str()).to_owned(),
-        Err(e) => {
-            tracing::info!(code = %e.code, region = %ctx.region, "block public access state unread: {}", e.message);
-            Coverage::UNKNOWN_STATE.to_owned()
-        }
-    }
 }

@@ -1,6 +1,8 @@
 //! AWS collectors: one per snapshot service, run for every (account, region).
 
 mod accounts;
+mod ami;
+mod block_public_access;
 mod ebs;
 mod error;
 mod interceptors;
@@ -63,7 +65,8 @@ pub struct ScopeListing {
     pub snapshots: Vec<Snapshot>,
     /// Listed snapshots whose share list could not be read, and why.
     pub unread: shares::Unread,
-    /// The region's EBS snapshot block-public-access state, where it applies.
+    /// The region's EBS snapshot (or image) block-public-access state, where
+    /// it applies.
     pub block_public_access: Option<String>,
 }
 
@@ -96,7 +99,8 @@ fn not_opted_in(account: &str, region: &str) -> ScopeError {
 }
 
 /// The AWS collectors, in the order their scopes are reported.
-pub const COLLECTORS: &[&dyn AwsCollector] = &[&ebs::EbsSnapshots, &rds::RdsDbSnapshots, &rds::RdsClusterSnapshots];
+pub const COLLECTORS: &[&dyn AwsCollector] =
+    &[&ebs::EbsSnapshots, &rds::RdsDbSnapshots, &rds::RdsClusterSnapshots, &ami::Images];
 
 /// IAM actions needed outside any one collector: identity, region list, and
 /// (with `--org`) the organization's accounts; `--assume-role` also needs
@@ -166,8 +170,12 @@ pub async fn collect(
     // Regions asked for by name (or the configured one); `--all-regions`: all.
     let regions = (options.regions != RegionChoice::All).then(|| plan.regions.iter().cloned().collect());
     let reach = Reach { provider: Provider::Aws, accounts: plan.reach, regions };
-    let mut collected =
-        Collected { organization_accounts: plan.organization, reach: vec![reach], ..Collected::default() };
+    let mut collected = Collected {
+        organization_accounts: plan.organization,
+        organization_id: plan.organization_id,
+        reach: vec![reach],
+        ..Collected::default()
+    };
     for (scope, result) in results.into_iter().flatten() {
         match result {
             Ok(listing) => {

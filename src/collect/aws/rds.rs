@@ -84,7 +84,7 @@ fn db_snapshot(scope: &Scope, s: &DbSnapshot) -> Option<Snapshot> {
         tags: tags(s.tag_list()),
         grantees: Vec::new(),
         grantees_known: true,
-        attributes: Fields::new(),
+        attributes: engine(s.engine()),
     })
 }
 
@@ -155,7 +155,7 @@ fn cluster_snapshot(scope: &Scope, s: &DbClusterSnapshot) -> Option<Snapshot> {
         tags: tags(s.tag_list()),
         grantees: Vec::new(),
         grantees_known: true,
-        attributes: Fields::new(),
+        attributes: engine(s.engine()),
     })
 }
 
@@ -185,4 +185,14 @@ impl ReadShares for RdsClusterSnapshots {
             Ok(restore_attribute(attributes.iter().map(|a| (a.attribute_name(), a.attribute_values()))))
         })
     }
+}
+
+/// The engine, recorded because the RDS API also serves DocumentDB and
+/// Neptune clusters (`docdb`, `neptune`): a report names them, not Aurora.
+fn engine(engine: Option<&str>) -> Fields {
+    let mut attributes = Fields::new();
+    if let Some(engine) = engine {
+        attributes.insert("engine".to_owned(), engine.to_owned());
+    }
+    attributes
 }

@@ -11,6 +11,10 @@ pub struct PolicyFile {
     pub version: u32,
     #[serde(default)]
     pub trusted_accounts: Vec<String>,
+    #[serde(default)]
+    pub trusted_organizations: Vec<String>,
+    #[serde(default)]
+    pub trusted_organizational_units: Vec<String>,
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<String>,

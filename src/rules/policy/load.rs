@@ -21,6 +21,8 @@ const MAX_POLICY_BYTES: usize = 1 << 20;
 #[derive(Default)]
 pub(super) struct Layer {
     pub trusted_accounts: Vec<String>,
+    pub trusted_organizations: Vec<String>,
+    pub trusted_organizational_units: Vec<String>,
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<SignedDuration>,
@@ -130,8 +132,28 @@ impl Validator<'_> {
                 );
             }
         }
+        for id in &file.trusted_organizations {
+            if !is_organization_id(id) {
+                self.problem(
+                    id,
+                    "trusted_organizations",
+                    format!("{id:?} is not an organization id (like o-a1b2c3d4e5)"),
+                );
+            }
+        }
+        for id in &file.trusted_organizational_units {
+            if !is_ou_id(id) {
+                self.problem(
+                    id,
+                    "trusted_organizational_units",
+                    format!("{id:?} is not an organizational unit id (like ou-a1b2-c3d4e5f6)"),
+                );
+            }
+        }
         let mut layer = Layer {
             trusted_accounts: file.trusted_accounts,
+            trusted_organizations: file.trusted_organizations,
+            trusted_organizational_units: file.trusted_organizational_units,
             trust_organization: file.trust_organization,
             quiet_backup_tooling: file.quiet_backup_tooling,
             events_open_for: file.events_open_for.as_deref().and_then(|d| self.duration(d, "events_open_for")),
@@ -268,4 +290,21 @@ impl Validator<'_> {
 
 fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn lower_alnum(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// AWS Organizations API Reference, Organization `Id`: `^o-[a-z0-9]{10,32}$`.
+fn is_organization_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| lower_alnum(rest, 10, 32))
+}
+
+/// AWS Organizations API Reference, OrganizationalUnit `Id`:
+/// `^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`.
+fn is_ou_id(s: &str) -> bool {
+    s.strip_prefix("ou-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(root, unit)| lower_alnum(root, 4, 32) && lower_alnum(unit, 8, 32))
 }

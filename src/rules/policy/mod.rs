@@ -28,6 +28,10 @@ use load::{Layer, load_layer, parse_layer};
 pub struct Policy {
     /// Accounts a share to is not external (besides the snapshot's own).
     pub trusted_accounts: BTreeSet<String>,
+    /// Organizations (`o-...`) an AMI launch permission to is not external.
+    pub trusted_organizations: BTreeSet<String>,
+    /// Organizational units (`ou-...`) likewise.
+    pub trusted_organizational_units: BTreeSet<String>,
     /// Trust every account of the organization scanned with `--org`.
     pub trust_organization: bool,
     /// New snapshots and bulk activity of known backup tooling (AWS Backup,
@@ -71,6 +75,8 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             trusted_accounts: BTreeSet::new(),
+            trusted_organizations: BTreeSet::new(),
+            trusted_organizational_units: BTreeSet::new(),
             trust_organization: true,
             quiet_backup_tooling: true,
             events_open_for: SignedDuration::from_hours(7 * 24),
@@ -117,6 +123,18 @@ impl Policy {
         T::read(&mut Block::new(self.rule_settings.get(rule.id()).unwrap_or(&empty)))
     }
 
+    /// Whether a grant to an organization or OU (an AMI launch permission) is
+    /// trusted: a trusted OU, an OU of a trusted organization, or, with
+    /// `trust_organization`, the scanned organization (`--org`) and its OUs.
+    pub fn trusts_organization_grant(&self, grantee: &crate::model::Grantee, scanned: Option<&str>) -> bool {
+        let ou_trusted = matches!(grantee, crate::model::Grantee::OrganizationalUnit(arn)
+            if arn.rsplit('/').next().is_some_and(|ou| self.trusted_organizational_units.contains(ou)));
+        let org = grantee.organization_id();
+        let org_trusted = org
+            .is_some_and(|o| self.trusted_organizations.contains(o) || (self.trust_organization && scanned == Some(o)));
+        ou_trusted || org_trusted
+    }
+
     /// Allow entries whose expiry date has passed (`validate` warns of them).
     pub fn expired_allow_entries(&self, today: jiff::civil::Date) -> impl Iterator<Item = &AllowEntry> {
         self.allow.iter().filter(move |e| e.is_expired(today))
@@ -124,6 +142,8 @@ impl Policy {
 
     fn apply(&mut self, layer: Layer) {
         self.trusted_accounts.extend(layer.trusted_accounts);
+        self.trusted_organizations.extend(layer.trusted_organizations);
+        self.trusted_organizational_units.extend(layer.trusted_organizational_units);
         set(&mut self.trust_organization, layer.trust_organization);
         set(&mut self.quiet_backup_tooling, layer.quiet_backup_tooling);
         set(&mut self.events_open_for, layer.events_open_for);

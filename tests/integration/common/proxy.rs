@@ -37,6 +37,8 @@ pub struct Faults {
     pub page_size: Option<usize>,
     /// Answer `GetSnapshotBlockPublicAccessState` with this state.
     pub block_public_access: Option<String>,
+    /// Answer `GetImageBlockPublicAccessState` with this state (moto lacks it).
+    pub image_block_public_access: Option<String>,
     /// Accounts in which `AssumeRole` answers 403 `AccessDenied`.
     pub deny_assume_accounts: BTreeSet<String>,
     /// Added before every answer, like a real network round trip.
@@ -390,6 +392,17 @@ async fn handle(
             StatusCode::OK,
             format!(
                 "<GetSnapshotBlockPublicAccessStateResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><state>{s}</state><managedBy>account</managedBy></GetSnapshotBlockPublicAccessStateResponse>"
+            ),
+        ));
+    }
+
+    if action == "GetImageBlockPublicAccessState"
+        && let Some(s) = faults.image_block_public_access
+    {
+        return Ok(xml(
+            StatusCode::OK,
+            format!(
+                "<GetImageBlockPublicAccessStateResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><imageBlockPublicAccessState>{s}</imageBlockPublicAccessState><managedBy>account</managedBy></GetImageBlockPublicAccessStateResponse>"
             ),
         ));
     }

@@ -1,0 +1,135 @@
+//! AMIs the account owns, who may launch them (and so read every EBS
+//! snapshot behind them, with no `createVolumePermission` on the snapshot),
+//! and the region's image block-public-access state.
+
+use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+use aws_sdk_ec2::types::{ImageAttributeName, PermissionGroup};
+
+use super::block_public_access;
+use super::listing::{Page, list_all};
+use super::shares::{ReadShares, fill_grantees};
+use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
+use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, Scope, Service, Snapshot};
+
+pub struct Images;
+
+/// The largest page `DescribeImages` serves (EC2 API Reference,
+/// DescribeImages `MaxResults`: 1-1000).
+const PAGE_SIZE: i32 = 1000;
+
+impl AwsCollector for Images {
+    fn service(&self) -> Service {
+        Service::Ami
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &["ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:GetImageBlockPublicAccessState"]
+    }
+
+    fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
+        Box::pin(async move {
+            let scope = ctx.scope(Service::Ami);
+            // `Owners=self`: the account's own images, not those shared with it
+            // or public ones (EC2 API Reference, DescribeImages `Owner`).
+            let send = |token: Option<String>| {
+                ctx.ec2.describe_images().owners("self").max_results(PAGE_SIZE).set_next_token(token).send()
+            };
+            let map = |page: &DescribeImagesOutput| Page {
+                snapshots: page
+                    .images()
+                    .iter()
+                    .filter(|i| i.owner_id().is_none_or(|o| o == ctx.account))
+                    .filter_map(|i| to_snapshot(&scope, i))
+                    .collect(),
+                listed: page.images().len(),
+                next: page.next_token().map(str::to_owned),
+            };
+            let mut images = list_all(ctx, Meter::Ec2("DescribeImages"), "DescribeImages", send, map).await?;
+            let unread = fill_grantees(ctx, &mut images, |_| true, self).await;
+            let state = block_public_access::read(ctx, "GetImageBlockPublicAccessState", |few_retries| async move {
+                let out =
+                    ctx.ec2.get_image_block_public_access_state().customize().config_override(few_retries).send().await;
+                out.map(|o| o.image_block_public_access_state().map(str::to_owned))
+            })
+            .await;
+            Ok(ScopeListing { snapshots: images, unread, block_public_access: Some(state) })
+        })
+    }
+}
+
+impl ReadShares for Images {
+    fn gone_code(&self) -> &'static str {
+        "InvalidAMIID.NotFound"
+    }
+
+    fn permission(&self) -> &'static str {
+        "ec2:DescribeImageAttribute"
+    }
+
+    fn read<'a>(&'a self, ctx: &'a RegionContext, id: String) -> BoxFuture<'a, Result<Vec<Grantee>, ScopeError>> {
+        Box::pin(async move {
+            ctx.pace(Meter::Ec2("DescribeImageAttribute")).await;
+            let out = ctx
+                .ec2
+                .describe_image_attribute()
+                .image_id(id)
+                .attribute(ImageAttributeName::LaunchPermission)
+                .send()
+                .await
+                .map_err(|e| ScopeError::from_sdk("DescribeImageAttribute", e))?;
+            // EC2 API Reference, LaunchPermission: exactly one of Group (`all`),
+            // UserId, OrganizationArn, OrganizationalUnitArn per entry.
+            Ok(out
+                .launch_permissions()
+                .iter()
+                .filter_map(|p| {
+                    if let Some(group) = p.group() {
+                        return Some(match group {
+                            PermissionGroup::All => Grantee::Public,
+                            other => Grantee::Group(other.as_str().to_owned()),
+                        });
+                    }
+                    p.user_id()
+                        .map(|u| Grantee::Account(u.to_owned()))
+                        .or_else(|| p.organization_arn().map(|a| Grantee::Organization(a.to_owned())))
+                        .or_else(|| p.organizational_unit_arn().map(|a| Grantee::OrganizationalUnit(a.to_owned())))
+                })
+                .collect())
+        })
+    }
+}
+
+fn to_snapshot(scope: &Scope, image: &aws_sdk_ec2::types::Image) -> Option<Snapshot> {
+    let tags: Fields = image
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect();
+    let ebs: Vec<&aws_sdk_ec2::types::EbsBlockDevice> =
+        image.block_device_mappings().iter().filter_map(|m| m.ebs()).collect();
+    let snapshot_ids: Vec<&str> = ebs.iter().filter_map(|e| e.snapshot_id()).collect();
+    let mut attributes = Fields::new();
+    attributes.insert(AMI_SNAPSHOTS.to_owned(), snapshot_ids.join(","));
+    for (key, value) in [("name", image.name()), ("deprecationTime", image.deprecation_time())] {
+        if let Some(value) = value {
+            attributes.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    Some(Snapshot {
+        scope: scope.clone(),
+        id: image.image_id()?.to_owned(),
+        kind: None,
+        source_id: None,
+        created_at: image.creation_date().map(str::to_owned),
+        size_gib: Some(ebs.iter().filter_map(|e| e.volume_size()).map(i64::from).sum()),
+        // Readable without a key of ours only if some volume is unencrypted.
+        encrypted: !ebs.is_empty() && ebs.iter().all(|e| e.encrypted().unwrap_or(false)),
+        kms_key_id: ebs.iter().find_map(|e| e.kms_key_id()).map(str::to_owned),
+        description: image.description().filter(|d| !d.is_empty()).map(str::to_owned),
+        state: image.state().map(|s| s.as_str().to_owned()),
+        tags,
+        grantees: Vec::new(),
+        grantees_known: true,
+        attributes,
+    })
+}

@@ -1,0 +1,48 @@
+//! A region's block public access setting (EBS snapshots, AMIs), read like
+//! the listings: paced, and throttling outlasted past the SDK's attempts
+//! ([`outlasting`]), so a storm does not turn a state into `unknown`.
+//! `unknown` is left for endpoints that cannot say (older partitions,
+//! emulators: a server error or a denial): the setting only qualifies
+//! findings, so it never fails the scan, and the diff carries the last known
+//! state over it.
+
+use std::error::Error;
+use std::fmt::Debug;
+use std::future::Future;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+use super::retry::outlasting;
+use super::{Meter, RegionContext, ScopeError};
+use crate::model::Coverage;
+
+/// The state `call` answers; `call` gets a config override with few SDK
+/// attempts per round (an endpoint without the action answers 5xx, and each
+/// retry would cost a backoff per region for nothing).
+pub async fn read<F, Fut, E, R>(ctx: &RegionContext, action: &'static str, call: F) -> String
+where
+    F: Fn(aws_sdk_ec2::config::Builder) -> Fut,
+    Fut: Future<Output = Result<Option<String>, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    R: Debug,
+{
+    let few_retries = || {
+        aws_sdk_ec2::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+    };
+    let answer = outlasting(|| {
+        let request = call(few_retries());
+        async move {
+            ctx.pace(Meter::Ec2(action)).await;
+            request.await.map_err(|e| ScopeError::from_sdk(action, e))
+        }
+    })
+    .await;
+    match answer {
+        Ok(state) => state.unwrap_or_else(|| Coverage::UNKNOWN_STATE.to_owned()),
+        Err(e) => {
+            tracing::info!(code = %e.code, region = %ctx.region, "{action} unread: {}", e.message);
+            Coverage::UNKNOWN_STATE.to_owned()
+        }
+    }
+}
