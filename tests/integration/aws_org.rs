@@ -142,6 +142,9 @@ fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_cal
         .unwrap();
     assert_eq!(cluster["service"], "rds-cluster");
     assert_eq!(cluster["grantees"], serde_json::json!([OUTSIDER]));
+    // The RDS API serves Aurora, DocumentDB and Neptune alike: the engine is named.
+    let message = cluster["message"].as_str().unwrap();
+    assert!(message.starts_with("aurora-postgresql cluster snapshot is shared"), "{message}");
 
     rt.block_on(restore(&client, false, "orders-manual-2", &[], &["all"]));
     let third = scan();

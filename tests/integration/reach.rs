@@ -5,39 +5,14 @@
 use crate::common;
 
 use common::proxy::Proxy;
-use common::{ACCOUNT, Moto, Run, TempDir, credentials_in, ec2_as, runtime, seed_snapshots, share, snapaudit};
+use common::{
+    ACCOUNT, Moto, Run, TempDir, credentials_in, ec2_as, organization, runtime, seed_snapshots, share, snapaudit,
+};
 use serde_json::Value;
 
 const OUTSIDER: &str = "999999999999";
 const ROLE: &str = "OrganizationAccountAccessRole";
 const OPT_IN: &str = "ap-east-1";
-
-/// An organization (the caller is its management account) with these members.
-fn organization(moto: &Moto, names: &[&str]) -> (aws_sdk_organizations::Client, Vec<String>) {
-    let conf = aws_sdk_organizations::Config::builder()
-        .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
-        .region(aws_sdk_organizations::config::Region::new("us-east-1"))
-        .endpoint_url(&moto.url)
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTESTING", "x", None, None, "t"))
-        .build();
-    let org = aws_sdk_organizations::Client::from_conf(conf);
-    let ids = runtime().block_on(async {
-        org.create_organization().send().await.expect("CreateOrganization");
-        let mut ids = Vec::new();
-        for name in names {
-            let created = org
-                .create_account()
-                .account_name(*name)
-                .email(format!("{name}@example.com"))
-                .send()
-                .await
-                .expect("CreateAccount");
-            ids.push(created.create_account_status.unwrap().account_id.unwrap());
-        }
-        ids
-    });
-    (org, ids)
-}
 
 /// (account, region, service) -> status, for one account and region.
 fn statuses(run: &Run, account: &str, region: &str) -> Vec<String> {

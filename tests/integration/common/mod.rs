@@ -153,6 +153,33 @@ pub async fn credentials_in(endpoint: &str, account: &str) -> Credentials {
     Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "assumed")
 }
 
+/// An organization (the caller is its management account) with these members.
+pub fn organization(moto: &Moto, names: &[&str]) -> (aws_sdk_organizations::Client, Vec<String>) {
+    let conf = aws_sdk_organizations::Config::builder()
+        .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+        .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+        .endpoint_url(&moto.url)
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTESTING", "x", None, None, "t"))
+        .build();
+    let org = aws_sdk_organizations::Client::from_conf(conf);
+    let ids = runtime().block_on(async {
+        org.create_organization().send().await.expect("CreateOrganization");
+        let mut ids = Vec::new();
+        for name in names {
+            let created = org
+                .create_account()
+                .account_name(*name)
+                .email(format!("{name}@example.com"))
+                .send()
+                .await
+                .expect("CreateAccount");
+            ids.push(created.create_account_status.unwrap().account_id.unwrap());
+        }
+        ids
+    });
+    (org, ids)
+}
+
 /// An EC2 client acting as another account.
 pub fn ec2_as(endpoint: &str, region: &str, credentials: Credentials) -> aws_sdk_ec2::Client {
     let conf = aws_sdk_ec2::Config::builder()
