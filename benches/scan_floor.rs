@@ -3,9 +3,10 @@
 //! tokens, 20 per second; RDS: one bucket per region for all its actions, 300
 //! tokens, 12 per second) with 40 ms latency per request, against the
 //! physical floor those buckets set. Run with `scripts/bench` (sizes per
-//! region: SNAPAUDIT_BENCH_EBS, SNAPAUDIT_BENCH_RDS; or exactly
-//! SNAPAUDIT_BENCH_RDS_DB manual DB and SNAPAUDIT_BENCH_RDS_CLUSTER manual
-//! cluster snapshots, for the RDS-bound scenario).
+//! region: SNAPAUDIT_BENCH_EBS, SNAPAUDIT_BENCH_RDS; SNAPAUDIT_BENCH_AMI
+//! images, each with its own snapshot; or exactly SNAPAUDIT_BENCH_RDS_DB
+//! manual DB and SNAPAUDIT_BENCH_RDS_CLUSTER manual cluster snapshots, for
+//! the RDS-bound scenario).
 
 #[path = "../tests/integration/common/mod.rs"]
 mod common;
@@ -96,6 +97,18 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// `count` AMIs, registered 8 at a time.
+async fn seed_amis(client: &aws_sdk_ec2::Client, count: usize) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(0..count)
+        .map(|i| async move {
+            client.register_image().name(format!("bench-{i}")).send().await.expect("RegisterImage");
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
 fn main() {
     // `cargo bench` passes --bench; nothing else is read from the arguments.
     let ebs_per_region = size("SNAPAUDIT_BENCH_EBS", 2000);
@@ -105,6 +118,8 @@ fn main() {
             _ => RdsPlan::manual(size("SNAPAUDIT_BENCH_RDS_DB", 0), size("SNAPAUDIT_BENCH_RDS_CLUSTER", 0)),
         };
     let rds_per_region = rds_plan.automated() + rds_plan.manual_db + rds_plan.manual_cluster;
+    // Each AMI moto registers comes with an EBS snapshot of its own.
+    let amis_per_region = size("SNAPAUDIT_BENCH_AMI", 0);
 
     let moto = Moto::start();
     let rt = common::runtime();
@@ -113,9 +128,11 @@ fn main() {
         for region in REGIONS {
             common::seed_snapshots(&common::ec2(&moto.url, region), ebs_per_region, "bench").await;
             seed_rds(&common::rds(&moto.url, region), &rds_plan).await;
+            seed_amis(&common::ec2(&moto.url, region), amis_per_region).await;
         }
     });
-    eprintln!("seeded {} snapshots in {:.0?}", REGIONS.len() * (ebs_per_region + rds_per_region), seeding.elapsed());
+    let per_region = ebs_per_region + rds_per_region + 2 * amis_per_region;
+    eprintln!("seeded {} snapshots and AMIs in {:.0?}", REGIONS.len() * per_region, seeding.elapsed());
 
     let proxy = Proxy::start(&moto.url);
     proxy.state.set(|f| {
@@ -124,6 +141,7 @@ fn main() {
         f.latency = LATENCY;
         // Answer as AWS does (moto lacks the action and would cost a retry).
         f.block_public_access = Some("unblocked".into());
+        f.image_block_public_access = Some("unblocked".into());
     });
     let dir = TempDir::new();
     let mut args = vec!["scan", "--format", "jsonl", "--fail-on", "none"];
@@ -160,6 +178,9 @@ fn main() {
             "DescribeSnapshots",
             "DescribeSnapshotAttribute",
             "GetSnapshotBlockPublicAccessState",
+            "DescribeImages",
+            "DescribeImageAttribute",
+            "GetImageBlockPublicAccessState",
             "DescribeDBSnapshots",
             "DescribeDBSnapshotAttributes",
             "DescribeDBClusterSnapshots",
@@ -181,7 +202,14 @@ fn main() {
         })
         .fold(0.0, f64::max);
     let floor = ec2_floor.max(rds_floor);
-    let ebs_total = (REGIONS.len() * ebs_per_region) as f64;
+    let ebs_total = (REGIONS.len() * (ebs_per_region + amis_per_region)) as f64;
+    let ami_calls: u64 = calls
+        .iter()
+        .filter(|((_, a), _)| {
+            ["DescribeImages", "DescribeImageAttribute", "GetImageBlockPublicAccessState"].contains(&a.as_str())
+        })
+        .map(|(_, n)| n)
+        .sum();
     let ebs_calls: u64 = calls
         .iter()
         .filter(|((_, a), _)| {
@@ -191,10 +219,10 @@ fn main() {
         .map(|(_, n)| n)
         .sum();
     let seen = summary["snapshots"].as_u64().unwrap_or(0);
-    let expected = (REGIONS.len() * (ebs_per_region + rds_per_region)) as u64;
+    let expected = (REGIONS.len() * per_region) as u64;
 
     println!(
-        "scan_floor: {} regions x ({ebs_per_region} EBS + {rds_per_region} RDS, {} automated)",
+        "scan_floor: {} regions x ({ebs_per_region} EBS + {rds_per_region} RDS, {} automated, + {amis_per_region} AMIs each with its snapshot)",
         REGIONS.len(),
         rds_plan.automated()
     );
@@ -209,6 +237,12 @@ fn main() {
     println!("  throttled requests   {}", proxy.state.throttled());
     println!("  API calls per EBS snapshot        {:.4}", ebs_calls as f64 / ebs_total.max(1.0));
     println!("  RDS attribute calls for automated {}", proxy.state.attribute_calls_for_prefix("rds:"));
+    if amis_per_region > 0 {
+        println!(
+            "  API calls per AMI                 {:.4}",
+            ami_calls as f64 / (REGIONS.len() * amis_per_region) as f64
+        );
+    }
     println!("  API calls (tool's count)          {}", summary["api_calls_total"]);
     println!("  peak RSS             {:.1} MiB", peak as f64 / 1024.0);
     assert_eq!(seen, expected, "snapshots missing");

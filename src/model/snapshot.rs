@@ -425,3 +425,27 @@ impl Grantee {
         }
     }
 }
+
+#[cfg(test)]
+mod grantee_tests {
+    use super::Grantee;
+
+    #[test]
+    fn every_grantee_survives_its_stored_spelling() {
+        let all = [
+            Grantee::Public,
+            Grantee::Account("111111111111".into()),
+            Grantee::Group("partners".into()),
+            Grantee::Organization("arn:aws:organizations::111111111111:organization/o-a1b2c3d4e5".into()),
+            Grantee::OrganizationalUnit("arn:aws:organizations::111111111111:ou/o-a1b2c3d4e5/ou-ab12-cd34ef56".into()),
+            Grantee::SasExport,
+            Grantee::AnyNetwork,
+        ];
+        for g in all {
+            assert_eq!(Grantee::decode(&g.encode()), g);
+        }
+        let ou = Grantee::OrganizationalUnit("arn:aws:organizations::1:ou/o-a1b2c3d4e5/ou-ab12-cd34ef56".into());
+        assert_eq!(ou.organization_id(), Some("o-a1b2c3d4e5"));
+        assert_eq!(ou.describe(), "organizational unit ou-ab12-cd34ef56");
+    }
+}

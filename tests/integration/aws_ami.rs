@@ -41,7 +41,7 @@ fn findings(run: &Run) -> Vec<(String, String, String)> {
     out
 }
 
-fn finding<'a>(run: &'a Run, rule: &str, subject: &str) -> Value {
+fn finding(run: &Run, rule: &str, subject: &str) -> Value {
     run.records("finding")
         .into_iter()
         .find(|f| f["rule"] == rule && f["subject"] == subject)
@@ -156,7 +156,7 @@ fn an_ami_shared_with_the_own_organization_is_trusted_and_another_is_external() 
     );
     assert_eq!(run.code, 1, "{run:?}");
     let external: Vec<String> = findings(&run).into_iter().filter(|f| f.0 == "external-share").map(|f| f.1).collect();
-    assert_eq!(external, [other.clone()], "the own organization is trusted, {own} is not external");
+    assert_eq!(external, std::slice::from_ref(&other), "the own organization is trusted, {own} is not external");
     assert!(
         finding(&run, "external-share", &other)["message"].as_str().unwrap().contains("organization o-other000001")
     );

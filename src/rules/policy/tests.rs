@@ -191,3 +191,36 @@ fn later_files_override_rule_settings_field_by_field() {
     assert!(p.is_enabled("public-share"));
     assert_eq!(p.severity_override("public-share"), Some(Severity::High));
 }
+
+#[test]
+fn trusted_organizations_and_units_are_ids_and_trust_ami_grants() {
+    use crate::model::Grantee;
+    let p = Policy::parse(
+        "version: 1\ntrusted_organizations: [o-a1b2c3d4e5]\ntrusted_organizational_units: [ou-ab12-cd34ef56]\n",
+    )
+    .unwrap();
+    let org = |id: &str| Grantee::Organization(format!("arn:aws:organizations::111111111111:organization/{id}"));
+    let ou =
+        |org: &str, ou: &str| Grantee::OrganizationalUnit(format!("arn:aws:organizations::111111111111:ou/{org}/{ou}"));
+    assert!(p.trusts_organization_grant(&org("o-a1b2c3d4e5"), None));
+    assert!(
+        p.trusts_organization_grant(&ou("o-a1b2c3d4e5", "ou-zz99-zz99zz99"), None),
+        "an OU of a trusted organization"
+    );
+    assert!(p.trusts_organization_grant(&ou("o-other00000", "ou-ab12-cd34ef56"), None), "a trusted OU");
+    assert!(!p.trusts_organization_grant(&org("o-other00000"), None));
+    assert!(p.trusts_organization_grant(&org("o-scanned000"), Some("o-scanned000")), "--org's own");
+    let untrusting = Policy::parse("version: 1\ntrust_organization: false\n").unwrap();
+    assert!(!untrusting.trusts_organization_grant(&org("o-scanned000"), Some("o-scanned000")));
+
+    let problems = Policy::parse(
+        "version: 1\ntrusted_organizations: [\"123456789012\"]\ntrusted_organizational_units: [o-a1b2c3d4e5]\n",
+    )
+    .unwrap_err();
+    let keys: Vec<_> = problems.iter().map(|p| (p.line, p.key.clone())).collect();
+    assert_eq!(
+        keys,
+        [(Some(2), Some("trusted_organizations".into())), (Some(3), Some("trusted_organizational_units".into()))],
+        "{problems:?}"
+    );
+}
