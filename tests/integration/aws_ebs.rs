@@ -106,11 +106,11 @@ fn a_failing_region_is_recorded_and_never_reports_deletions() {
     );
     let west_ebs = west.iter().find(|c| c["service"] == "ebs").unwrap();
     assert!(west_ebs["error"].as_str().unwrap().contains("DescribeSnapshots"), "{west_ebs}");
-    assert_eq!(second.summary()["failed_scopes"], 3);
+    assert_eq!(second.summary()["failed_scopes"], 4);
     assert_eq!(second.summary()["complete"], false);
     let gaps: Vec<(String, String, String)> =
         second.all_findings().into_iter().filter(|(rule, _, _)| rule == "coverage-gap").collect();
-    assert_eq!(gaps.len(), 3, "one coverage-gap per failed scope: {gaps:?}");
+    assert_eq!(gaps.len(), 4, "one coverage-gap per failed scope: {gaps:?}");
     assert!(gaps.iter().all(|(_, subject, status)| subject == "listing" && status == "new"), "{gaps:?}");
 
     proxy.state.set(|f| f.deny_regions.clear());
@@ -123,7 +123,7 @@ fn a_failing_region_is_recorded_and_never_reports_deletions() {
     );
     let resolved =
         third.all_findings().into_iter().filter(|(rule, _, status)| rule == "coverage-gap" && status == "resolved");
-    assert_eq!(resolved.count(), 3, "the gaps resolve: {third:?}");
+    assert_eq!(resolved.count(), 4, "the gaps resolve: {third:?}");
 }
 
 #[test]
