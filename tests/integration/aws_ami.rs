@@ -52,7 +52,11 @@ fn finding(run: &Run, rule: &str, subject: &str) -> Value {
 fn an_ami_exposes_the_snapshots_behind_it_until_unshared_or_deregistered() {
     let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
     let proxy = Proxy::start(&moto.url);
-    proxy.state.set(|f| f.image_block_public_access = Some("block-new-sharing".into()));
+    proxy.state.set(|f| {
+        f.image_block_public_access = Some("block-new-sharing".into());
+        // moto serves one page; the proxy pages as EC2 does.
+        f.page_size = Some(3);
+    });
     let client = ec2(&moto.url, "us-east-1");
     let [(external, external_snap), (org, _), (ou, _), (public, public_snap)] = rt.block_on(async {
         let mut images = Vec::new();
@@ -78,6 +82,7 @@ fn an_ami_exposes_the_snapshots_behind_it_until_unshared_or_deregistered() {
     );
     assert_eq!(first.summary()["snapshots"], 8, "4 AMIs and the 4 snapshots behind them");
     // One attribute call per AMI and per snapshot: nothing extra for the path.
+    assert_eq!(proxy.state.count("DescribeImages"), 2, "4 AMIs in pages of 3");
     assert_eq!(proxy.state.count("DescribeImageAttribute"), 4);
     assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 4);
 

@@ -33,7 +33,8 @@ pub struct Faults {
     /// `DescribeSnapshotAttribute`): 403 `UnauthorizedOperation` for EC2,
     /// `AccessDenied` for RDS.
     pub deny_actions: BTreeSet<String>,
-    /// Serve `DescribeSnapshots` in pages of this many, with `nextToken`.
+    /// Serve `DescribeSnapshots` and `DescribeImages` in pages of this
+    /// many, with `nextToken`.
     pub page_size: Option<usize>,
     /// Answer `GetSnapshotBlockPublicAccessState` with this state.
     pub block_public_access: Option<String>,
@@ -440,6 +441,13 @@ async fn handle(
     }
     if action == "DescribeSnapshots" {
         return Ok(xml(status, state.maybe_truncate(text)));
+    }
+    if action == "DescribeImages"
+        && status.is_success()
+        && let Some(size) = faults.page_size
+    {
+        let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+        return Ok(xml(status, page(&text, "imagesSet", offset, size)));
     }
     Ok(xml(status, text))
 }
