@@ -155,30 +155,7 @@ fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_cal
 fn an_organization_is_scanned_account_by_account_and_trusted() {
     let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
     let proxy = Proxy::start(&moto.url);
-    let members: Vec<String> = rt.block_on(async {
-        let conf = aws_sdk_organizations::Config::builder()
-            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
-            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTESTING", "x", None, None, "t"))
-            .build();
-        let org = aws_sdk_organizations::Client::from_conf(conf);
-        org.create_organization().send().await.expect("CreateOrganization");
-        let mut ids = Vec::new();
-        for name in ["workloads", "sandbox"] {
-            let status = org
-                .create_account()
-                .account_name(name)
-                .email(format!("{name}@example.com"))
-                .send()
-                .await
-                .expect("CreateAccount")
-                .create_account_status
-                .unwrap();
-            ids.push(status.account_id.unwrap());
-        }
-        ids
-    });
+    let (_, members) = common::organization(&moto, &["workloads", "sandbox"]);
     let (workloads, sandbox) = (&members[0], &members[1]);
     let ids = rt.block_on(async {
         let client = ec2_as(&moto.url, "us-east-1", credentials_in(&moto.url, workloads).await);

@@ -386,24 +386,19 @@ async fn handle(
             )
         });
     }
-    if action == "GetSnapshotBlockPublicAccessState"
-        && let Some(s) = faults.block_public_access
-    {
+    // Block public access states moto lacks: (action, state element, state).
+    let setting = match action.as_str() {
+        "GetSnapshotBlockPublicAccessState" => faults.block_public_access.map(|s| ("state", s)),
+        "GetImageBlockPublicAccessState" => {
+            faults.image_block_public_access.map(|s| ("imageBlockPublicAccessState", s))
+        }
+        _ => None,
+    };
+    if let Some((element, s)) = setting {
         return Ok(xml(
             StatusCode::OK,
             format!(
-                "<GetSnapshotBlockPublicAccessStateResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><state>{s}</state><managedBy>account</managedBy></GetSnapshotBlockPublicAccessStateResponse>"
-            ),
-        ));
-    }
-
-    if action == "GetImageBlockPublicAccessState"
-        && let Some(s) = faults.image_block_public_access
-    {
-        return Ok(xml(
-            StatusCode::OK,
-            format!(
-                "<GetImageBlockPublicAccessStateResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><imageBlockPublicAccessState>{s}</imageBlockPublicAccessState><managedBy>account</managedBy></GetImageBlockPublicAccessStateResponse>"
+                "<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><{element}>{s}</{element}><managedBy>account</managedBy></{action}Response>"
             ),
         ));
     }
