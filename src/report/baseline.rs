@@ -19,8 +19,14 @@ pub fn shared(shared: &[SharedSnapshot], trend: Vec<(i64, usize, usize)>, scan: 
         let grantees: Vec<String> = entry.grantees.iter().map(|(kind, who)| format!("{who} ({kind})")).collect();
         let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let reason = entry.suppressed_by.clone().unwrap_or_default();
+        // The engine where RDS records one: DocumentDB and Neptune share its API.
+        let service = match s.attributes.get("engine") {
+            Some(engine) => format!("{} ({engine})", s.scope.service),
+            None => s.scope.service.to_string(),
+        };
         rows.push(vec![
             s.scope.provider.to_string(),
+            service,
             s.scope.account.clone(),
             s.scope.region.clone(),
             s.id.clone(),
@@ -35,7 +41,7 @@ pub fn shared(shared: &[SharedSnapshot], trend: Vec<(i64, usize, usize)>, scan: 
         ]);
         records.push(json!({
             "provider": s.scope.provider, "service": s.scope.service, "account": s.scope.account,
-            "region": s.scope.region, "snapshot_id": s.id,
+            "region": s.scope.region, "snapshot_id": s.id, "engine": s.attributes.get("engine"),
             "grantees": entry.grantees.iter().map(|(kind, who)| json!({"id": who, "kind": kind})).collect::<Vec<_>>(),
             "via": entry.via,
             "first_seen_shared": entry.first_seen_shared, "encrypted": s.encrypted, "size_gib": s.size_gib,
@@ -60,6 +66,7 @@ pub fn shared(shared: &[SharedSnapshot], trend: Vec<(i64, usize, usize)>, scan: 
         ],
         headers: vec![
             "PROVIDER",
+            "SERVICE",
             "ACCOUNT",
             "REGION",
             "SNAPSHOT",

@@ -145,6 +145,9 @@ fn rds_db_and_cluster_snapshot_shares_are_tracked_and_automated_ones_cost_no_cal
     // The RDS API serves Aurora, DocumentDB and Neptune alike: the engine is named.
     let message = cluster["message"].as_str().unwrap();
     assert!(message.starts_with("aurora-postgresql cluster snapshot is shared"), "{message}");
+    let shared = snapaudit(dir.path(), None, &["report", "shared", "--format", "jsonl"]).records("shared_snapshot");
+    let ledger = shared.iter().find(|r| r["snapshot_id"] == "ledger-manual-1").expect("in report shared");
+    assert_eq!(ledger["engine"], "aurora-postgresql", "{ledger}");
 
     rt.block_on(restore(&client, false, "orders-manual-2", &[], &["all"]));
     let third = scan();

@@ -181,7 +181,7 @@ fn the_shared_report_marks_every_grantee_and_reads_only_the_baseline() {
     // CSV for spreadsheets: a header and one row per shared snapshot.
     let csv = report(&dir, &["shared", "--policy", "policy.yaml", "--format", "csv"]);
     assert_eq!(csv.stdout.lines().count(), 5, "{}", csv.stdout);
-    assert!(csv.stdout.starts_with("PROVIDER,ACCOUNT,REGION,SNAPSHOT,GRANTEES"), "{}", csv.stdout);
+    assert!(csv.stdout.starts_with("PROVIDER,SERVICE,ACCOUNT,REGION,SNAPSHOT,GRANTEES"), "{}", csv.stdout);
     // A scan that does not exist is a clear error.
     let missing = report(&dir, &["shared", "--as-of", "99"]);
     assert_eq!(missing.code, 2);
