@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::model::{Baseline, Change, Collected, Finding, Scope};
 use crate::rules::{self, Policy};
-use crate::store::{diff, vanished};
+use crate::store::{attribution, diff, vanished};
 
 /// A scan's results, ready to save and report.
 pub struct Analysis {
@@ -21,7 +21,8 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
-/// Vanished scopes, carry-forward, diff, evaluate, lifecycle.
+/// Vanished scopes, carry-forward, diff (with who made each change, from
+/// `collected.events`), evaluate, lifecycle.
 pub fn analyse(
     baseline: &Baseline,
     previous_findings: &[Finding],
@@ -32,7 +33,8 @@ pub fn analyse(
     vanished::mark_missing(baseline, &mut collected);
     diff::carry_forward_unknown_shares(baseline, &mut collected);
     diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
-    let changes = diff::diff(baseline, &collected);
+    let mut changes = diff::diff(baseline, &collected);
+    attribution::attach_to_changes(&mut changes, &collected.events);
     let new_baselines = diff::new_baselines(baseline, &collected);
     let findings = rules::evaluate(&rules::Context {
         policy,
@@ -45,6 +47,8 @@ pub fn analyse(
         organization: &collected.organization_accounts,
         organization_id: collected.organization_id.as_deref(),
     });
+    let mut findings = findings;
+    attribution::attach_to_findings(&mut findings, &changes);
     let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
     Analysis { collected, changes, new_baselines, findings }
 }

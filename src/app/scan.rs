@@ -1,4 +1,5 @@
-//! `scan`: lock -> collect -> analyse (pure) -> save -> deliver -> exit code.
+//! `scan`: lock -> collect -> analyse (pure) -> who made the changes (AWS
+//! CloudTrail, then analyse again with them) -> save -> deliver -> exit code.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -17,7 +18,12 @@ use crate::model::{Collected, Coverage, Provider};
 use crate::report::webhook::{self, Delivery};
 use crate::report::{ScanReport, sink_for, write_atomically};
 use crate::rules;
-use crate::store::{ScanRecord, Store};
+use crate::store::{ScanRecord, Store, attribution};
+
+/// CloudTrail delivers an event within about 5 minutes, typically ("CloudTrail
+/// concepts"), and sometimes later: each lookup reaches this far before the
+/// previous scan.
+const EVENT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
 
 pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
@@ -35,12 +41,31 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let api_calls = ApiCalls::default();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let Some(collected) = runtime.block_on(collect_or_interrupt(&plan, &api_calls))? else {
+    let Some((collected, attributor)) = runtime.block_on(collect_or_interrupt(&plan, &api_calls))? else {
         log::notice("interrupted: nothing was written; the baseline is as it was");
         return Ok(exit::INTERRUPTED);
     };
-    let Analysis { collected, changes, new_baselines, findings } =
-        analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+    let mut analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+    // Who made the changes: only where something changed since a previous scan.
+    let needs = attribution::needs(&analysis.changes);
+    if let (Some(attributor), Some(previous), false) = (&attributor, store.history(1)?.first(), needs.is_empty()) {
+        let since = previous.started_at.parse::<jiff::Timestamp>().ok().and_then(|t| t.checked_sub(EVENT_OVERLAP).ok());
+        if let Some(since) = since {
+            let found = runtime.block_on(attributor.lookup(&needs, since));
+            let mut collected = analysis.collected;
+            collected.events = found.events;
+            for (account, region, why) in found.unread {
+                log::warning(&format!("who made the changes in {account} {region} is unknown: {why}"));
+                for c in collected.coverage.iter_mut().filter(|c| {
+                    c.scope.provider == Provider::Aws && c.scope.account == account && c.scope.region == region
+                }) {
+                    c.attribution = Some(why.clone());
+                }
+            }
+            analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+        }
+    }
+    let Analysis { collected, changes, new_baselines, findings } = analysis;
 
     let calls = api_calls.snapshot();
     let scan_id = store.save_scan(&ScanRecord {
@@ -122,7 +147,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
 async fn collect_or_interrupt(
     plan: &ScanPlan,
     api_calls: &ApiCalls,
-) -> Result<Option<Collected>, collect::CollectError> {
+) -> Result<Option<(Collected, Option<collect::aws::Attributor>)>, collect::CollectError> {
     let (aws_progress, azure_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
     let mut shown = Vec::new();
     if plan.aws.is_some() {
@@ -146,11 +171,15 @@ async fn collect_or_interrupt(
             }
         };
         let (aws, azure) = tokio::join!(aws, azure);
+        let (aws, attributor) = match aws? {
+            Some((listing, attributor)) => (Some(listing), Some(attributor)),
+            None => (None, None),
+        };
         let mut collected = Collected::default();
-        for listing in [aws?, azure?].into_iter().flatten() {
+        for listing in [aws, azure?].into_iter().flatten() {
             collected.merge(listing);
         }
-        Ok(collected)
+        Ok((collected, attributor))
     };
     let result = tokio::select! {
         result = providers => result.map(Some),

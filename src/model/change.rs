@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Grantee, Scope};
+use super::{Actor, Grantee, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -52,4 +52,7 @@ pub struct Change {
     pub grantee: Option<Grantee>,
     /// Human-readable detail, e.g. `tag env: dev -> prod`.
     pub details: String,
+    /// Who made it, from the audit log; `None` when no event matched.
+    #[serde(default)]
+    pub actor: Option<Actor>,
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::Scope;
+use super::{Actor, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -121,6 +121,10 @@ pub struct Finding {
     /// Why the finding is suppressed: the allowlist entry's reason or the
     /// backup tooling recognised.
     pub suppressed_by: Option<String>,
+    /// Who caused it, from the audit log: the actor of the change it is
+    /// about; `None` when no event matched (or for state findings).
+    #[serde(default)]
+    pub actor: Option<Actor>,
 }
 
 impl Finding {

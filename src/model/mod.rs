@@ -3,6 +3,7 @@
 //! -> [`Finding`] -> output. Every stage depends on these, and on nothing of
 //! another stage.
 
+mod actor;
 mod change;
 mod fields;
 mod finding;
@@ -10,6 +11,7 @@ mod history;
 mod snapshot;
 mod state;
 
+pub use actor::{Actor, AuditEvent};
 pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};

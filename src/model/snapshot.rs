@@ -334,6 +334,10 @@ pub struct Coverage {
     /// EBS only: the region's snapshot block-public-access state
     /// (`block-all-sharing`, `block-new-sharing`, `unblocked`, or `unknown`).
     pub block_public_access: Option<String>,
+    /// Why who made this scope's changes is unknown (CloudTrail denied or
+    /// unavailable): a warning, never a gap. `None` when read or not needed.
+    #[serde(default)]
+    pub attribution: Option<String>,
 }
 
 impl Coverage {
@@ -349,6 +353,7 @@ impl Coverage {
             unknown_exposure: Vec::new(),
             exposure_error: None,
             block_public_access: None,
+            attribution: None,
         }
     }
 
@@ -361,6 +366,7 @@ impl Coverage {
             unknown_exposure: Vec::new(),
             exposure_error: None,
             block_public_access: None,
+            attribution: None,
         }
     }
 

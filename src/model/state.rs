@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Coverage, MissingReason, Provider, Scope, Snapshot};
+use super::{AuditEvent, Coverage, MissingReason, Provider, Scope, Snapshot};
 
 /// Everything one scan listed, scope by scope.
 #[derive(Debug, Default)]
@@ -19,6 +19,9 @@ pub struct Collected {
     pub organization_id: Option<String>,
     /// What the scan set out to cover, per provider scanned.
     pub reach: Vec<Reach>,
+    /// Audit-log events about snapshots since the previous scan (AWS
+    /// CloudTrail), to name who made each change.
+    pub events: Vec<AuditEvent>,
 }
 
 impl Collected {
@@ -30,6 +33,7 @@ impl Collected {
         self.organization_accounts.extend(other.organization_accounts);
         self.organization_id = self.organization_id.take().or(other.organization_id);
         self.reach.extend(other.reach);
+        self.events.extend(other.events);
     }
 }
 

@@ -98,7 +98,9 @@ pub fn changes(stored: &[StoredChange], since: &str) -> Listing {
         title: format!("Snapshot changes since {since}"),
         as_of: since.to_owned(),
         summary,
-        headers: vec!["SCAN", "STARTED", "CHANGE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "GRANTEE", "DETAILS"],
+        headers: vec![
+            "SCAN", "STARTED", "CHANGE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "GRANTEE", "DETAILS", "BY",
+        ],
         rows: stored
             .iter()
             .map(|c| {
@@ -113,6 +115,7 @@ pub fn changes(stored: &[StoredChange], since: &str) -> Listing {
                     ch.snapshot_id.clone(),
                     ch.grantee.as_ref().map(|g| g.label().to_owned()).unwrap_or_default(),
                     ch.details.clone(),
+                    ch.actor.as_ref().and_then(|a| a.principal.clone()).unwrap_or_default(),
                 ]
             })
             .collect(),
@@ -125,6 +128,7 @@ pub fn changes(stored: &[StoredChange], since: &str) -> Listing {
                     "provider": ch.scope.provider, "service": ch.scope.service, "account": ch.scope.account,
                     "region": ch.scope.region, "snapshot_id": ch.snapshot_id,
                     "grantee": ch.grantee.as_ref().map(|g| g.label()), "details": ch.details,
+                    "actor": ch.actor,
                 })
             })
             .collect(),

@@ -57,6 +57,7 @@ pub fn finding(f: &Finding) -> serde_json::Value {
         "message": f.message,
         "first_seen": f.first_seen,
         "suppressed_by": f.suppressed_by,
+        "actor": f.actor,
     })
 }
 
@@ -70,6 +71,7 @@ pub fn change(c: &Change) -> serde_json::Value {
         "snapshot_id": c.snapshot_id,
         "grantee": c.grantee.as_ref().map(|g| g.label()),
         "details": c.details,
+        "actor": c.actor,
     })
 }
 
@@ -85,5 +87,6 @@ pub fn coverage(c: &Coverage) -> serde_json::Value {
         "unknown_exposure": c.unknown_exposure,
         "exposure_error": c.exposure_error,
         "block_public_access": c.block_public_access,
+        "attribution": c.attribution,
     })
 }

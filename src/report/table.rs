@@ -100,7 +100,10 @@ impl Sink for Table {
                     c.scope.account.clone(),
                     c.scope.region.clone(),
                     c.snapshot_id.clone(),
-                    c.details.clone(),
+                    match c.actor.as_ref().and_then(|a| a.principal.as_deref()) {
+                        Some(who) => format!("{} (by {who})", c.details),
+                        None => c.details.clone(),
+                    },
                 ]
             });
             write_table(out, &["CHANGE", "SERVICE", "ACCOUNT", "REGION", "SNAPSHOT", "DETAILS"], rows)?;

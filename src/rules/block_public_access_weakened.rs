@@ -96,6 +96,7 @@ mod tests {
             snapshot_id: String::new(),
             grantee: None,
             details: format!("{before} -> {now}"),
+            actor: None,
         });
         BlockPublicAccessWeakened.evaluate(&fx.ctx())
     }

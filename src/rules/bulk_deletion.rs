@@ -96,6 +96,7 @@ mod tests {
                 snapshot_id: s.id.clone(),
                 grantee: None,
                 details: String::new(),
+                actor: None,
             });
             fx.previous.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
         }

@@ -174,6 +174,7 @@ mod tests {
             status,
             first_seen: None,
             suppressed_by: None,
+            actor: None,
         };
         let previous =
             [finding("rose", Severity::Medium, Status::New), finding("same", Severity::Critical, Status::New)];

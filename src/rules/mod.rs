@@ -197,6 +197,7 @@ fn raise(
         status: Status::New,
         first_seen: None,
         suppressed_by: None,
+        actor: None,
     }
 }
 
@@ -338,6 +339,7 @@ pub(crate) mod test_support {
                     snapshot_id: s.id.clone(),
                     grantee: None,
                     details: "first seen".into(),
+                    actor: None,
                 });
             }
             self

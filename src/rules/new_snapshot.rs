@@ -54,6 +54,7 @@ mod tests {
             snapshot_id: id.into(),
             grantee: None,
             details: "d".into(),
+            actor: None,
         };
         let fx = Fixture {
             changes: vec![change(ChangeKind::Added, "a"), change(ChangeKind::Deleted, "b")],

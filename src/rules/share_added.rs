@@ -80,6 +80,7 @@ mod tests {
             snapshot_id: "old".into(),
             grantee: Some(Grantee::Account("999999999999".into())),
             details: String::new(),
+            actor: None,
         });
         let mut f: Vec<(String, Severity, u8)> =
             ShareAdded.evaluate(&fx.ctx()).into_iter().map(|f| (f.subject, f.severity, f.score)).collect();

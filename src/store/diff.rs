@@ -48,6 +48,7 @@ fn block_public_access_changes(baseline: &Baseline, collected: &Collected) -> Ve
                 snapshot_id: String::new(),
                 grantee: None,
                 details: format!("{before} -> {now}"),
+                actor: None,
             })
         })
         .collect()
@@ -116,7 +117,14 @@ fn compare(prev: &Snapshot, now: &Snapshot, out: &mut Vec<Change>) {
 }
 
 fn change(kind: ChangeKind, snap: &Snapshot, grantee: Option<&Grantee>, details: String) -> Change {
-    Change { kind, scope: snap.scope.clone(), snapshot_id: snap.id.clone(), grantee: grantee.cloned(), details }
+    Change {
+        kind,
+        scope: snap.scope.clone(),
+        snapshot_id: snap.id.clone(),
+        grantee: grantee.cloned(),
+        details,
+        actor: None,
+    }
 }
 
 fn added_details(snap: &Snapshot) -> String {

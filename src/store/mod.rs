@@ -2,6 +2,7 @@
 //! loads the last known state of every scope, and writes a scan in one
 //! transaction or not at all.
 
+pub mod attribution;
 pub mod diff;
 pub mod forget;
 mod migrations;

@@ -101,7 +101,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
-                        grantees, related, message, status, first_seen, suppressed_by
+                        grantees, related, message, status, first_seen, suppressed_by, actor
                  FROM findings
                  WHERE scan_id = (SELECT max(id) FROM scans) AND status != 'resolved'
                    AND NOT EXISTS (SELECT 1 FROM retired_scopes r
@@ -116,6 +116,11 @@ impl Store {
             out.push(self.finding_from_row(row)?);
         }
         Ok(out)
+    }
+
+    /// A stored actor (JSON), or none.
+    pub(super) fn actor_from(&self, text: Option<String>) -> Result<Option<crate::model::Actor>, StoreError> {
+        text.map(|t| serde_json::from_str(&t).map_err(|_| self.bad("actor", t.clone()))).transpose()
     }
 
     pub(super) fn finding_from_row(&self, row: &Row<'_>) -> Result<Finding, StoreError> {
@@ -141,6 +146,7 @@ impl Store {
             status: Status::parse(&status).ok_or_else(|| self.bad("status", status.clone()))?,
             first_seen: row.get(14).map_err(get)?,
             suppressed_by: row.get(15).map_err(get)?,
+            actor: self.actor_from(row.get(16).map_err(get)?)?,
         })
     }
 

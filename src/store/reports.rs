@@ -74,7 +74,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
-                        grantees, related, message, status, first_seen, suppressed_by
+                        grantees, related, message, status, first_seen, suppressed_by, actor
                  FROM findings WHERE scan_id = ?1",
             )
             .map_err(|e| self.err(e))?;
@@ -92,7 +92,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT c.provider, c.service, c.account, c.region, c.kind, c.snapshot_id, c.grantee, c.details,
-                        s.id, s.started_at
+                        s.id, s.started_at, c.actor
                  FROM changes c JOIN scans s ON s.id = c.scan_id
                  WHERE s.started_at >= ?1 ORDER BY s.id, c.rowid",
             )
@@ -111,6 +111,7 @@ impl Store {
                     snapshot_id: row.get(5).map_err(get)?,
                     grantee: grantee.as_deref().map(crate::model::Grantee::decode),
                     details: row.get(7).map_err(get)?,
+                    actor: self.actor_from(row.get(10).map_err(get)?)?,
                 },
             });
         }

@@ -71,6 +71,7 @@ fn finding(region: &str, subject: &str) -> Finding {
         status: Status::New,
         first_seen: Some("2026-11-24T12:00:00Z".into()),
         suppressed_by: None,
+        actor: None,
     }
 }
 
@@ -134,6 +135,7 @@ fn a_scan_written_is_the_baseline_read_back_and_a_failed_scope_keeps_its_last_li
         snapshot_id: "snap-a".into(),
         grantee: Some(Grantee::Public),
         details: "no longer public".into(),
+        actor: None,
     };
     save(&mut store, "2026-11-25T12:00:00Z", &second, std::slice::from_ref(&change), &[]);
     let read = store.baseline().unwrap();

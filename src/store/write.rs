@@ -94,8 +94,8 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
     }
 
     let mut stmt = tx.prepare(
-        "INSERT INTO changes (scan_id, kind, provider, service, account, region, snapshot_id, grantee, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO changes (scan_id, kind, provider, service, account, region, snapshot_id, grantee, details, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for c in rec.changes {
         let s = &c.scope;
@@ -108,13 +108,14 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             s.region,
             c.snapshot_id,
             c.grantee.as_ref().map(|g| g.encode()),
-            c.details
+            c.details,
+            actor_json(c.actor.as_ref())
         ])?;
     }
     let mut stmt = tx.prepare(
         "INSERT INTO findings (scan_id, rule, severity, provider, service, account, region, snapshot_id, grantees,
-                               message, subject, score, mitre, status, first_seen, related, suppressed_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                               message, subject, score, mitre, status, first_seen, related, suppressed_by, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     for f in rec.findings {
@@ -136,7 +137,8 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             f.status.as_str(),
             f.first_seen,
             json(&f.related),
-            f.suppressed_by
+            f.suppressed_by,
+            actor_json(f.actor.as_ref())
         ])?;
     }
     let mut stmt = tx.prepare("INSERT INTO api_calls (scan_id, action, count) VALUES (?1, ?2, ?3)")?;
@@ -144,6 +146,10 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
         stmt.execute(params![scan_id, action, *count as i64])?;
     }
     Ok(scan_id)
+}
+
+fn actor_json(actor: Option<&crate::model::Actor>) -> Option<String> {
+    actor.and_then(|a| serde_json::to_string(a).ok())
 }
 
 /// End the versions that changed or vanished and insert the new ones.

@@ -247,7 +247,10 @@ fn the_readme_lists_exactly_the_permissions_the_collectors_declare() {
     let declared = strings(&doc["Statement"][0]["Action"]);
     for action in &declared {
         let verb = action.split(':').nth(1).unwrap();
-        assert!(["Describe", "Get", "List"].iter().any(|p| verb.starts_with(p)), "{action} is not a read-only action");
+        assert!(
+            ["Describe", "Get", "List", "Lookup"].iter().any(|p| verb.starts_with(p)),
+            "{action} is not a read-only action"
+        );
     }
     assert_eq!(listed("permissions"), declared, "README permission list and AWS collectors disagree");
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod attribution;
 mod aws_ami;
 mod aws_ebs;
 mod aws_org;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod ami;
+mod attribution;
 mod block_public_access;
 mod ebs;
 mod error;
@@ -23,6 +24,7 @@ use futures_util::StreamExt;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Reach, Scope, Service, Snapshot};
 
+pub use attribution::{Attributor, Lookup};
 pub use error::ScopeError;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use pace::{Meter, RateLimit};
@@ -109,6 +111,7 @@ const COMMON_PERMISSIONS: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegi
 
 pub fn required_permissions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = COMMON_PERMISSIONS.to_vec();
+    all.extend_from_slice(attribution::PERMISSIONS);
     for collector in COLLECTORS {
         all.extend_from_slice(collector.permissions());
     }
@@ -117,11 +120,12 @@ pub fn required_permissions() -> Vec<&'static str> {
 
 /// List every collector's snapshots in every selected account and region.
 /// A scope that fails becomes a `failed` coverage row; the others go on.
+/// The sessions are kept ([`Attributor`]) to look up who made the changes.
 pub async fn collect(
     options: &AwsOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
-) -> Result<Collected, CollectError> {
+) -> Result<(Collected, Attributor), CollectError> {
     let plan = accounts::plan(options, api_calls).await?;
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
     progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
@@ -193,5 +197,6 @@ pub async fn collect(
         }
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-    Ok(collected)
+    let sessions = plan.targets.into_iter().filter_map(|t| Some((t.account, t.session.ok()?))).collect();
+    Ok((collected, Attributor { sessions, pacer }))
 }

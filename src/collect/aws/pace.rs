@@ -43,6 +43,8 @@ impl Default for RateLimit {
 impl RateLimit {
     /// RDS's documented bucket, shared by all its actions.
     pub const RDS: RateLimit = RateLimit { burst: 300.0, per_second: 12.0 };
+    /// CloudTrail's `LookupEvents` quota, paced with the same headroom.
+    pub const LOOKUP_EVENTS: RateLimit = RateLimit { burst: 2.0, per_second: 2.0 * HEADROOM };
 }
 
 /// Which AWS bucket a call draws from.
@@ -52,6 +54,9 @@ pub enum Meter {
     Ec2(&'static str),
     /// Any RDS action: one bucket per (account, region) for them all.
     Rds,
+    /// CloudTrail `LookupEvents`: 2 per second per (account, region)
+    /// ("CloudTrail quotas", AWS CloudTrail User Guide).
+    CloudTrail,
 }
 
 impl Meter {
@@ -59,6 +64,7 @@ impl Meter {
         match self {
             Meter::Ec2(action) => action,
             Meter::Rds => "rds:*",
+            Meter::CloudTrail => "cloudtrail:LookupEvents",
         }
     }
 }
@@ -96,6 +102,7 @@ impl Pacer {
         let RateLimit { burst, per_second } = match meter {
             Meter::Ec2(_) => self.ec2,
             Meter::Rds => self.rds,
+            Meter::CloudTrail => RateLimit::LOOKUP_EVENTS,
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets

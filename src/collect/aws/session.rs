@@ -88,6 +88,14 @@ impl Session {
         aws_sdk_rds::Client::from_conf(conf)
     }
 
+    pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .interceptor(CountAttempts(self.api_calls.clone()))
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(conf)
+    }
+
     pub fn organizations(&self) -> aws_sdk_organizations::Client {
         let conf = aws_sdk_organizations::config::Builder::from(&self.config)
             .interceptor(CountAttempts(self.api_calls.clone()))

@@ -63,6 +63,8 @@ pub struct Faults {
     /// After this many more calls (not STS), every call answers 400
     /// `ExpiredToken`: credentials that expire mid-scan.
     pub expire_after: Option<u64>,
+    /// CloudTrail delivers an event this long after the call (0: at once).
+    pub trail_delay: Duration,
     /// Opt-in regions ([`OPT_IN_REGIONS`]) each account has enabled; every
     /// other opt-in region answers EC2 401 `AuthFailure` and RDS 403
     /// `OptInRequired`, and `DescribeRegions` says `not-opted-in`.
@@ -106,7 +108,59 @@ pub struct ProxyState {
     accounts_by_key: Mutex<BTreeMap<String, String>>,
     /// Requests by (account, region), STS excluded.
     by_account: Mutex<BTreeMap<(String, String), u64>>,
+    /// The write calls forwarded, as CloudTrail records them (moto keeps no
+    /// event history): `LookupEvents` is answered from these.
+    trail: Mutex<Vec<TrailEvent>>,
 }
+
+/// Who sent a request: the account and region it was signed for, its
+/// access key and user agent.
+struct Caller<'a> {
+    account: &'a str,
+    region: &'a str,
+    key: &'a str,
+    user_agent: String,
+}
+
+/// One forwarded write call, as CloudTrail's event history holds it.
+#[derive(Debug, Clone)]
+struct TrailEvent {
+    id: String,
+    name: String,
+    account: String,
+    region: String,
+    principal: String,
+    user_agent: String,
+    at: jiff::Timestamp,
+    recorded: Instant,
+    /// The request's parameters and the ids the response named.
+    request: Vec<(String, String)>,
+    response: Vec<(String, String)>,
+}
+
+/// Actions CloudTrail records that snapaudit attributes (management write
+/// events of EC2 and RDS snapshots and images).
+const RECORDED: &[&str] = &[
+    "CreateSnapshot",
+    "CreateSnapshots",
+    "CopySnapshot",
+    "DeleteSnapshot",
+    "ModifySnapshotAttribute",
+    "ResetSnapshotAttribute",
+    "CreateDBSnapshot",
+    "CopyDBSnapshot",
+    "DeleteDBSnapshot",
+    "ModifyDBSnapshotAttribute",
+    "CreateDBClusterSnapshot",
+    "CopyDBClusterSnapshot",
+    "DeleteDBClusterSnapshot",
+    "ModifyDBClusterSnapshotAttribute",
+    "RegisterImage",
+    "CreateImage",
+    "CopyImage",
+    "DeregisterImage",
+    "ModifyImageAttribute",
+];
 
 impl ProxyState {
     /// Requests seen for `action`, in all regions.
@@ -360,6 +414,17 @@ async fn handle(
         ));
     }
 
+    // CloudTrail speaks JSON 1.1, errors included.
+    if action == "LookupEvents" {
+        return Ok(if faults.deny_actions.contains("LookupEvents") {
+            json_answer(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({"__type": "AccessDeniedException", "message": "User is not authorized to perform: cloudtrail:LookupEvents"}),
+            )
+        } else {
+            json_answer(StatusCode::OK, state.lookup_events(&account, &region, &form, faults.trail_delay))
+        });
+    }
     if (faults.deny_regions.contains(&region) || faults.deny_actions.contains(&action)) && service != "sts" {
         // Each service denies in its own error format and code.
         return Ok(if service == "rds" {
@@ -415,6 +480,11 @@ async fn handle(
     let status = response.status();
     let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    if RECORDED.contains(&action.as_str()) && status.is_success() {
+        let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent };
+        state.record(&action, caller, &form, &text);
+    }
     if action == "AssumeRole"
         && status.is_success()
         && let (Some(arn), Some(key)) =
@@ -485,6 +555,104 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let start = xml.find(&open)? + open.len();
     let end = start + xml[start..].find(&close)?;
     Some(&xml[start..end])
+}
+
+impl ProxyState {
+    fn record(&self, name: &str, caller: Caller<'_>, form: &str, answer: &str) {
+        let Caller { account, region, key, user_agent } = caller;
+        let request = form
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(k, _)| *k != "Action" && *k != "Version")
+            .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+            .collect();
+        let response = ["snapshotId", "imageId", "DBSnapshotIdentifier", "DBClusterSnapshotIdentifier"]
+            .iter()
+            .filter_map(|tag| element(answer, tag).map(|v| (tag.to_string(), v.to_owned())))
+            .collect();
+        let mut trail = self.trail.lock().unwrap();
+        let id = format!("proxy-event-{}", trail.len() + 1);
+        trail.push(TrailEvent {
+            id,
+            name: name.to_owned(),
+            account: account.to_owned(),
+            region: region.to_owned(),
+            principal: format!("arn:aws:iam::{account}:user/{key}"),
+            user_agent,
+            at: jiff::Timestamp::now(),
+            recorded: Instant::now(),
+            request,
+            response,
+        });
+    }
+
+    /// CloudTrail's `LookupEvents` (JSON 1.1) for the caller's account and
+    /// region: one `EventName` attribute, `StartTime`, pages of at most 50
+    /// (`NextToken`), newest first, events visible after the delivery delay.
+    fn lookup_events(&self, account: &str, region: &str, body: &str, delay: Duration) -> serde_json::Value {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let name = request["LookupAttributes"][0]["AttributeValue"].as_str().map(str::to_owned);
+        let start = request["StartTime"].as_f64().unwrap_or(0.0);
+        let size = request["MaxResults"].as_u64().unwrap_or(50).min(50) as usize;
+        let offset: usize = request["NextToken"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let trail = self.trail.lock().unwrap();
+        let matching: Vec<&TrailEvent> = trail
+            .iter()
+            .rev()
+            .filter(|e| e.account == account && e.region == region && e.recorded.elapsed() >= delay)
+            .filter(|e| name.as_deref().is_none_or(|n| n == e.name))
+            .filter(|e| e.at.as_second() as f64 >= start)
+            .collect();
+        let page: Vec<serde_json::Value> = matching
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|e| {
+                let record = serde_json::json!({
+                    "eventVersion": "1.09",
+                    "userIdentity": {"type": "IAMUser", "arn": e.principal, "accountId": e.account},
+                    "eventTime": e.at.round(jiff::Unit::Second).unwrap().to_string(),
+                    "eventName": e.name,
+                    "awsRegion": e.region,
+                    "sourceIPAddress": "127.0.0.1",
+                    "userAgent": e.user_agent,
+                    "requestParameters": as_object(&e.request),
+                    "responseElements": as_object(&e.response),
+                    "eventID": e.id,
+                });
+                serde_json::json!({
+                    "EventId": e.id,
+                    "EventName": e.name,
+                    "EventTime": e.at.as_second(),
+                    "Username": e.principal,
+                    "Resources": [],
+                    "CloudTrailEvent": record.to_string(),
+                })
+            })
+            .collect();
+        let mut answer = serde_json::json!({ "Events": page });
+        if offset + size < matching.len() {
+            answer["NextToken"] = serde_json::Value::String((offset + size).to_string());
+        }
+        answer
+    }
+
+    /// Events recorded so far (tests check what the scan could look up).
+    pub fn trail_len(&self) -> usize {
+        self.trail.lock().unwrap().len()
+    }
+}
+
+fn as_object(pairs: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
+}
+
+fn json_answer(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
 }
 
 fn xml(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -1,0 +1,138 @@
+//! Pure: who made each change, joined from audit-log events (AWS CloudTrail
+//! `LookupEvents`) to the changes the diff found. A change takes the latest
+//! event of a name that makes its kind of change, in its account and region,
+//! naming its snapshot (or image); a finding about a change takes its actor.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{Actor, AuditEvent, Change, ChangeKind, Finding, Provider, Service};
+
+/// The CloudTrail event names that make a `kind` of change to a `service`'s
+/// snapshots ("Logging Amazon EC2 / Amazon RDS API calls with AWS CloudTrail").
+pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str] {
+    use ChangeKind::*;
+    match (service, kind) {
+        (Service::Ebs, Added) => &["CreateSnapshot", "CreateSnapshots", "CopySnapshot"],
+        (Service::Ebs, Deleted) => &["DeleteSnapshot"],
+        (Service::Ebs, ShareAdded | ShareRemoved) => &["ModifySnapshotAttribute", "ResetSnapshotAttribute"],
+        (Service::Ebs, BlockPublicAccessChanged) => {
+            &["EnableSnapshotBlockPublicAccess", "DisableSnapshotBlockPublicAccess"]
+        }
+        (Service::Rds, Added) => &["CreateDBSnapshot", "CopyDBSnapshot"],
+        (Service::Rds, Deleted) => &["DeleteDBSnapshot"],
+        (Service::Rds, ShareAdded | ShareRemoved) => &["ModifyDBSnapshotAttribute"],
+        (Service::RdsCluster, Added) => &["CreateDBClusterSnapshot", "CopyDBClusterSnapshot"],
+        (Service::RdsCluster, Deleted) => &["DeleteDBClusterSnapshot"],
+        (Service::RdsCluster, ShareAdded | ShareRemoved) => &["ModifyDBClusterSnapshotAttribute"],
+        (Service::Ami, Added) => &["CreateImage", "RegisterImage", "CopyImage"],
+        (Service::Ami, Deleted) => &["DeregisterImage"],
+        (Service::Ami, ShareAdded | ShareRemoved) => &["ModifyImageAttribute", "ResetImageAttribute"],
+        (Service::Ami, BlockPublicAccessChanged) => &["EnableImageBlockPublicAccess", "DisableImageBlockPublicAccess"],
+        _ => &[],
+    }
+}
+
+/// The event names to look up per (account, region) to attribute
+/// `changes`: only AWS ones, only what changed.
+pub fn needs(changes: &[Change]) -> BTreeMap<(String, String), BTreeSet<&'static str>> {
+    let mut out: BTreeMap<(String, String), BTreeSet<&'static str>> = BTreeMap::new();
+    for c in changes.iter().filter(|c| c.scope.provider == Provider::Aws) {
+        let names = event_names(c.scope.service, c.kind);
+        if !names.is_empty() {
+            out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default().extend(names);
+        }
+    }
+    out
+}
+
+/// Give each change the actor of its latest matching event.
+pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
+    for c in changes.iter_mut() {
+        let names = event_names(c.scope.service, c.kind);
+        let setting = c.kind == ChangeKind::BlockPublicAccessChanged;
+        c.actor = events
+            .iter()
+            .filter(|e| e.account == c.scope.account && e.region == c.scope.region)
+            .filter(|e| names.contains(&e.actor.event_name.as_str()))
+            .filter(|e| setting || e.resources.contains(&c.snapshot_id))
+            .max_by(|a, b| a.actor.event_time.cmp(&b.actor.event_time))
+            .map(|e| e.actor.clone());
+    }
+}
+
+/// A finding about a change (a new share, a deletion, a burst) takes the
+/// actor of its change; a group finding, that of its first member with one.
+pub fn attach_to_findings(findings: &mut [Finding], changes: &[Change]) {
+    let mut by_subject: BTreeMap<(&crate::model::Scope, &str), &Actor> = BTreeMap::new();
+    for c in changes {
+        if let Some(actor) = &c.actor {
+            by_subject.entry((&c.scope, c.snapshot_id.as_str())).or_insert(actor);
+        }
+    }
+    for f in findings.iter_mut().filter(|f| f.actor.is_none()) {
+        let own = f.snapshot_id.as_deref().and_then(|id| by_subject.get(&(&f.scope, id)));
+        let member = || f.related.iter().find_map(|id| by_subject.get(&(&f.scope, id.as_str())));
+        let setting = || (f.rule == "block-public-access-weakened").then(|| by_subject.get(&(&f.scope, ""))).flatten();
+        f.actor = own.or_else(member).or_else(setting).map(|a| (*a).clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Grantee, Scope};
+
+    fn scope() -> Scope {
+        Scope { provider: Provider::Aws, service: Service::Ebs, account: "1".into(), region: "eu-west-1".into() }
+    }
+
+    fn event(name: &str, resource: &str, at: &str, who: &str) -> AuditEvent {
+        AuditEvent {
+            account: "1".into(),
+            region: "eu-west-1".into(),
+            resources: vec![resource.into()],
+            actor: Actor {
+                principal: Some(who.into()),
+                identity_type: Some("IAMUser".into()),
+                invoked_by: None,
+                source_ip: None,
+                user_agent: None,
+                event_time: at.into(),
+                event_id: format!("{name}-{at}"),
+                event_name: name.into(),
+            },
+        }
+    }
+
+    fn change(kind: ChangeKind, id: &str) -> Change {
+        Change {
+            kind,
+            scope: scope(),
+            snapshot_id: id.into(),
+            grantee: Some(Grantee::Public),
+            details: String::new(),
+            actor: None,
+        }
+    }
+
+    #[test]
+    fn a_change_takes_the_latest_event_of_its_kind_naming_its_snapshot() {
+        let events = [
+            event("ModifySnapshotAttribute", "snap-a", "2026-12-02T10:00:00Z", "early"),
+            event("ModifySnapshotAttribute", "snap-a", "2026-12-02T11:00:00Z", "late"),
+            event("ModifySnapshotAttribute", "snap-b", "2026-12-02T12:00:00Z", "other snapshot"),
+            event("DeleteSnapshot", "snap-a", "2026-12-02T13:00:00Z", "other kind"),
+        ];
+        let mut changes = [change(ChangeKind::ShareAdded, "snap-a"), change(ChangeKind::Added, "snap-c")];
+        attach_to_changes(&mut changes, &events);
+        assert_eq!(changes[0].actor.as_ref().and_then(|a| a.principal.as_deref()), Some("late"));
+        assert_eq!(changes[1].actor, None, "no event named it: null, never a guess");
+
+        let wanted = needs(&changes);
+        let names: Vec<&str> = wanted[&("1".to_string(), "eu-west-1".to_string())].iter().copied().collect();
+        assert_eq!(
+            names,
+            ["CopySnapshot", "CreateSnapshot", "CreateSnapshots", "ModifySnapshotAttribute", "ResetSnapshotAttribute"]
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Who made each change, end to end: the proxy records the write calls it
+//! forwards as CloudTrail would (moto keeps no event history) and answers
+//! `LookupEvents` from them, paged as CloudTrail pages.
+
+use crate::common;
+
+use common::proxy::Proxy;
+use common::{Moto, Run, TempDir, delete, ec2, runtime, seed_snapshots, share, snapaudit};
+use serde_json::Value;
+
+const OUTSIDER: &str = "999999999999";
+/// The principal the proxy records for the tests' credentials.
+const CALLER: &str = "arn:aws:iam::123456789012:user/AKIDTESTING";
+
+fn change(run: &Run, kind: &str, id: &str) -> Value {
+    run.records("change")
+        .into_iter()
+        .find(|c| c["kind"] == kind && c["snapshot_id"] == id)
+        .unwrap_or_else(|| panic!("no {kind} of {id}: {run:?}"))
+}
+
+#[test]
+fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    // Written through the proxy, so its event history holds the calls.
+    let client = ec2(&proxy.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 3, "attributed"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+
+    let first = scan();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(proxy.state.count("LookupEvents"), 0, "a baseline has no change to attribute");
+
+    rt.block_on(async {
+        share(&client, &ids[0], Some(OUTSIDER)).await;
+        delete(&client, &ids[1]).await;
+    });
+    proxy.state.reset_counts();
+    let second = scan();
+    assert_eq!(second.code, 1, "{second:?}");
+    let shared = change(&second, "share-added", &ids[0]);
+    assert_eq!(shared["actor"]["principal"], CALLER, "{shared}");
+    assert_eq!(shared["actor"]["event_name"], "ModifySnapshotAttribute");
+    assert_eq!(change(&second, "deleted", &ids[1])["actor"]["event_name"], "DeleteSnapshot");
+    for rule in ["external-share", "share-added"] {
+        let f = second.records("finding").into_iter().find(|f| f["rule"] == rule).expect(rule);
+        assert_eq!(f["actor"]["principal"], CALLER, "{f}");
+    }
+    // Only the names that changed, in the one region that changed: the
+    // share's two and the deletion's one.
+    assert_eq!(proxy.state.count("LookupEvents"), 3);
+    // Stored: `report changes` names them too.
+    let report = snapaudit(dir.path(), None, &["report", "changes", "--since", "1h", "--format", "jsonl"]);
+    let stored = report.records("change").into_iter().find(|c| c["snapshot_id"] == ids[0].as_str()).unwrap();
+    assert_eq!(stored["actor"]["principal"], CALLER, "{stored}");
+
+    proxy.state.reset_counts();
+    let quiet = scan();
+    assert_eq!(proxy.state.count("LookupEvents"), 0, "nothing changed: no lookup");
+    assert!(quiet.changes().is_empty());
+
+    // Denied: the change stands, with no actor; a warning, not a gap.
+    proxy.state.set(|f| {
+        f.deny_actions.insert("LookupEvents".into());
+    });
+    rt.block_on(share(&client, &ids[2], None));
+    let denied = scan();
+    assert_eq!(denied.code, 1, "the public share, and no gap: {denied:?}");
+    assert_eq!(change(&denied, "share-added", &ids[2])["actor"], Value::Null);
+    let ebs = denied.records("coverage").into_iter().find(|c| c["service"] == "ebs").unwrap();
+    assert!(ebs["attribution"].as_str().unwrap().starts_with("denied"), "{ebs}");
+    assert_eq!(denied.summary()["complete"], true);
+    assert!(denied.stderr.contains("cloudtrail:LookupEvents"), "{}", denied.stderr);
+}
