@@ -46,6 +46,7 @@ pub fn analyse(
         new_baselines: &new_baselines,
         organization: &collected.organization_accounts,
         organization_id: collected.organization_id.as_deref(),
+        actors: Default::default(),
     });
     let mut findings = findings;
     attribution::attach_to_findings(&mut findings, &changes);

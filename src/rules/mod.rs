@@ -28,7 +28,7 @@ mod suppress;
 mod unencrypted_share;
 mod unknown_exposure;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 
@@ -56,6 +56,8 @@ pub struct Context<'a> {
     pub organization: &'a BTreeSet<String>,
     /// The scanned organization's id (`o-...`, with `--org`).
     pub organization_id: Option<&'a str>,
+    /// Who made each change, by scope and snapshot, built on first use.
+    pub actors: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a crate::model::Actor>>,
 }
 
 impl Context<'_> {
@@ -101,6 +103,20 @@ impl Context<'_> {
         self.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))).collect()
     }
 
+    /// Who made this scan's change to a snapshot, where the audit log says.
+    pub fn actor_of(&self, scope: &Scope, snapshot_id: &str) -> Option<&crate::model::Actor> {
+        let index = self.actors.get_or_init(|| {
+            let mut index = HashMap::new();
+            for c in self.changes {
+                if let Some(actor) = &c.actor {
+                    index.entry((&c.scope, c.snapshot_id.as_str())).or_insert(actor);
+                }
+            }
+            index
+        });
+        index.get(&(scope, snapshot_id)).copied()
+    }
+
     /// Why activity on `snapshot` is expected for `rule`, if it is: known
     /// backup tooling (for the rules it quiets) or a live allowlist entry.
     pub fn expected(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>) -> Option<String> {
@@ -114,7 +130,7 @@ impl Context<'_> {
         self.policy
             .allow
             .iter()
-            .find(|e| e.matches(rule, scope, snapshot, today))
+            .find(|e| e.matches(rule, scope, snapshot, snapshot.and_then(|s| self.actor_of(scope, &s.id)), today))
             .map(|e| format!("{} [{}]", e.reason, e.origin))
     }
 }
@@ -356,6 +372,7 @@ pub(crate) mod test_support {
                 new_baselines: &self.new_baselines,
                 organization: &self.organization,
                 organization_id: self.organization_id.as_deref(),
+                actors: Default::default(),
             }
         }
     }

@@ -73,3 +73,52 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
     assert_eq!(denied.summary()["complete"], true);
     assert!(denied.stderr.contains("cloudtrail:LookupEvents"), "{}", denied.stderr);
 }
+
+/// Allowlists by caller: the policy names the principal (ARN glob) whose
+/// routine snapshots are expected; another caller's are not.
+#[test]
+fn an_allowlisted_caller_is_suppressed_and_another_is_not() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&proxy.url, "us-east-1");
+    rt.block_on(seed_snapshots(&client, 1, "seed"));
+    std::fs::write(
+        dir.path().join("policy.yaml"),
+        "version: 1\nallow:\n  - reason: the CI user's routine snapshots\n    principal: \"arn:aws:iam::*:user/AKIDTESTING\"\n    rules: [new-snapshot]\n",
+    )
+    .unwrap();
+    let scan = || {
+        snapaudit(
+            dir.path(),
+            Some(&proxy.url),
+            &["scan", "--format", "jsonl", "--policy", "policy.yaml", "--show-suppressed", "--fail-on", "none"],
+        )
+    };
+    assert_eq!(scan().code, 0);
+
+    let other = aws_sdk_ec2::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDOTHER", "secret", None, None, "other"))
+            .build(),
+    );
+    let (expected, unexpected) = rt.block_on(async {
+        let expected = seed_snapshots(&client, 1, "ci").await.remove(0);
+        let unexpected = seed_snapshots(&other, 1, "someone else").await.remove(0);
+        (expected, unexpected)
+    });
+    let run = scan();
+    let new = |id: &str| -> Value {
+        run.records("finding")
+            .into_iter()
+            .find(|f| f["rule"] == "new-snapshot" && f["snapshot_id"] == id)
+            .unwrap_or_else(|| panic!("no new-snapshot for {id}: {run:?}"))
+    };
+    let ci = new(&expected);
+    assert_eq!(ci["status"], "suppressed", "{ci}");
+    assert!(ci["suppressed_by"].as_str().unwrap().contains("the CI user's routine snapshots"), "{ci}");
+    let someone = new(&unexpected);
+    assert_eq!(someone["status"], "new", "{someone}");
+    assert_eq!(someone["actor"]["principal"], "arn:aws:iam::123456789012:user/AKIDOTHER");
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use jiff::civil::Date;
 
-use crate::model::{Scope, Snapshot};
+use crate::model::{Actor, Scope, Snapshot};
 
 #[derive(Debug, Clone)]
 pub struct AllowEntry {
@@ -22,6 +22,10 @@ pub struct AllowEntry {
     pub description: Option<regex_lite::Regex>,
     pub account: Option<String>,
     pub region: Option<String>,
+    /// The caller's ARN (`*` globs), from the audit log.
+    pub principal: Option<regex_lite::Regex>,
+    /// The AWS service that called on the principal's behalf.
+    pub invoked_by: Option<String>,
     /// Where it was written, for messages: `policies/x.yaml, allow #2`.
     pub origin: String,
 }
@@ -31,11 +35,29 @@ impl AllowEntry {
         self.expires.is_some_and(|last| today > last)
     }
 
-    /// Whether the entry covers `rule` on this scope and (if known) snapshot.
-    /// Every matcher the entry states must match; one that needs a snapshot
-    /// never matches a finding about a group or a scope.
-    pub fn matches(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>, today: Date) -> bool {
+    /// Whether the entry covers `rule` on this scope and (if known) snapshot
+    /// and the actor of its change. Every matcher the entry states must
+    /// match; one that needs a snapshot never matches a finding about a group
+    /// or a scope, and one that needs a caller never matches without one.
+    pub fn matches(
+        &self,
+        rule: &str,
+        scope: &Scope,
+        snapshot: Option<&Snapshot>,
+        actor: Option<&Actor>,
+        today: Date,
+    ) -> bool {
         if self.is_expired(today) || self.rules.as_ref().is_some_and(|r| !r.contains(rule)) {
+            return false;
+        }
+        if let Some(pattern) = &self.principal
+            && !actor.and_then(|a| a.principal.as_deref()).is_some_and(|p| pattern.is_match(p))
+        {
+            return false;
+        }
+        if let Some(service) = &self.invoked_by
+            && actor.and_then(|a| a.invoked_by.as_deref()) != Some(service.as_str())
+        {
             return false;
         }
         if self.account.as_ref().is_some_and(|a| a != &scope.account)
@@ -67,6 +89,12 @@ impl AllowEntry {
     }
 }
 
+/// An ARN pattern where `*` matches any run of characters, anchored.
+pub fn glob(pattern: &str) -> regex_lite::Regex {
+    let body: Vec<String> = pattern.split('*').map(regex_lite::escape).collect();
+    regex_lite::Regex::new(&format!("^{}$", body.join(".*"))).expect("an escaped glob is a valid regex")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +110,8 @@ mod tests {
             description: None,
             account: None,
             region: None,
+            principal: None,
+            invoked_by: None,
             origin: "test".into(),
         }
     }
@@ -98,11 +128,11 @@ mod tests {
         let mut e = entry();
         let s = tagged();
         e.expires = Some(jiff::civil::date(2026, 11, 23));
-        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), today), "expired yesterday");
+        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), None, today), "expired yesterday");
         e.expires = Some(jiff::civil::date(2026, 11, 24));
-        assert!(e.matches("new-snapshot", &s.scope, Some(&s), today), "expires today: still applies");
+        assert!(e.matches("new-snapshot", &s.scope, Some(&s), None, today), "expires today: still applies");
         e.expires = Some(jiff::civil::date(2026, 11, 25));
-        assert!(e.matches("new-snapshot", &s.scope, Some(&s), today), "expires tomorrow");
+        assert!(e.matches("new-snapshot", &s.scope, Some(&s), None, today), "expires tomorrow");
     }
 
     #[test]
@@ -111,18 +141,18 @@ mod tests {
         let s = tagged();
         let mut e = entry();
         e.tag = Some(("change-ticket".into(), Some("CHG-2".into())));
-        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), today), "wrong tag value");
+        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), None, today), "wrong tag value");
         e.tag = Some(("change-ticket".into(), Some("CHG-1".into())));
-        assert!(e.matches("new-snapshot", &s.scope, Some(&s), today));
+        assert!(e.matches("new-snapshot", &s.scope, Some(&s), None, today));
         e.region = Some("us-east-1".into());
-        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), today), "other region");
+        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), None, today), "other region");
         e.region = None;
         e.description = Some(regex_lite::Regex::new("^nightly").unwrap());
-        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), today), "no description");
+        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), None, today), "no description");
         e.description = None;
         e.rules = Some(["bulk-creation".to_owned()].into());
-        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), today), "other rule");
-        assert!(e.matches("bulk-creation", &s.scope, Some(&s), today));
-        assert!(!e.matches("bulk-creation", &s.scope, None, today), "a tag matcher needs a snapshot");
+        assert!(!e.matches("new-snapshot", &s.scope, Some(&s), None, today), "other rule");
+        assert!(e.matches("bulk-creation", &s.scope, Some(&s), None, today));
+        assert!(!e.matches("bulk-creation", &s.scope, None, None, today), "a tag matcher needs a snapshot");
     }
 }

@@ -61,4 +61,8 @@ pub struct AllowFile {
     pub description: Option<String>,
     pub account: Option<String>,
     pub region: Option<String>,
+    /// The caller's ARN, `*` matching any run of characters.
+    pub principal: Option<String>,
+    /// The AWS service that called (`backup.amazonaws.com`).
+    pub invoked_by: Option<String>,
 }

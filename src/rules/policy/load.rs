@@ -255,16 +255,25 @@ impl Validator<'_> {
         if let Some(account) = f.account.as_deref().filter(|a| !is_account_id(a)) {
             self.problem(account, "allow.account", format!("{account:?} is not an AWS account id (12 digits, quoted)"));
         }
+        if let Some(p) = f.principal.as_deref().filter(|p| !p.starts_with("arn:") && !p.starts_with('*')) {
+            self.problem(
+                p,
+                "allow.principal",
+                format!("{p:?} is not an ARN pattern (like arn:aws:iam::*:role/Backup*)"),
+            );
+        }
         if f.tag.is_none()
             && f.snapshot_id.is_none()
             && f.description.is_none()
             && f.account.is_none()
             && f.region.is_none()
+            && f.principal.is_none()
+            && f.invoked_by.is_none()
         {
             self.problem(
                 &f.reason,
                 "allow",
-                "an allow entry needs something to match: tag, snapshot_id, description, account or region".into(),
+                "an allow entry needs something to match: tag, snapshot_id, description, account, region, principal or invoked_by".into(),
             );
         }
         if self.problems.len() > before {
@@ -283,6 +292,8 @@ impl Validator<'_> {
             description,
             account: f.account,
             region: f.region,
+            principal: f.principal.as_deref().map(super::allow::glob),
+            invoked_by: f.invoked_by,
             origin: origin.to_owned(),
         })
     }

@@ -224,3 +224,16 @@ fn trusted_organizations_and_units_are_ids_and_trust_ami_grants() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn an_allow_entry_may_match_the_caller_and_a_principal_must_be_an_arn_pattern() {
+    let p = Policy::parse(
+        "version: 1\nallow:\n  - reason: AWS Backup\n    invoked_by: backup.amazonaws.com\n  - reason: CI\n    principal: \"arn:aws:iam::*:role/ci-*\"\n",
+    )
+    .unwrap();
+    assert_eq!(p.allow.len(), 2);
+    assert!(p.allow[1].principal.as_ref().unwrap().is_match("arn:aws:iam::111111111111:role/ci-nightly"));
+    assert!(!p.allow[1].principal.as_ref().unwrap().is_match("arn:aws:iam::111111111111:role/admin"));
+    let problems = Policy::parse("version: 1\nallow:\n  - reason: x\n    principal: ci-role\n").unwrap_err();
+    assert_eq!(problems[0].key.as_deref(), Some("allow.principal"), "{problems:?}");
+}
