@@ -46,6 +46,7 @@ pub fn analyse(
         new_baselines: &new_baselines,
         organization: &collected.organization_accounts,
         organization_id: collected.organization_id.as_deref(),
+        events: &collected.events,
         actors: Default::default(),
     });
     let mut findings = findings;

@@ -47,7 +47,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     };
     let mut analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
     // Who made the changes: only where something changed since a previous scan.
-    let needs = attribution::needs(&analysis.changes);
+    let needs = attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established);
     if let (Some(attributor), Some(previous), false) = (&attributor, store.history(1)?.first(), needs.is_empty()) {
         let since = previous.started_at.parse::<jiff::Timestamp>().ok().and_then(|t| t.checked_sub(EVENT_OVERLAP).ok());
         if let Some(since) = since {

@@ -30,5 +30,8 @@ pub struct AuditEvent {
     pub account: String,
     pub region: String,
     pub resources: Vec<String>,
+    /// Grantees a share-modifying event added (account ids, `all`, or
+    /// organization / OU ARNs), from its request parameters.
+    pub added: Vec<String>,
     pub actor: Actor,
 }

@@ -25,6 +25,7 @@ mod scope_missing;
 pub mod settings;
 mod share_added;
 mod suppress;
+mod transient_share;
 mod unencrypted_share;
 mod unknown_exposure;
 
@@ -56,6 +57,8 @@ pub struct Context<'a> {
     pub organization: &'a BTreeSet<String>,
     /// The scanned organization's id (`o-...`, with `--org`).
     pub organization_id: Option<&'a str>,
+    /// Audit-log events since the previous scan (AWS CloudTrail).
+    pub events: &'a [crate::model::AuditEvent],
     /// Who made each change, by scope and snapshot, built on first use.
     pub actors: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a crate::model::Actor>>,
 }
@@ -175,6 +178,7 @@ pub const RULES: &[&dyn Rule] = &[
     &public_share::PublicShare,
     &external_share::ExternalShare,
     &share_added::ShareAdded,
+    &transient_share::TransientShare,
     &unencrypted_share::UnencryptedShare,
     &block_public_access_weakened::BlockPublicAccessWeakened,
     &azure_sas_export::AzureSasExport,
@@ -339,6 +343,7 @@ pub(crate) mod test_support {
         pub new_baselines: BTreeSet<Scope>,
         pub organization: BTreeSet<String>,
         pub organization_id: Option<String>,
+        pub events: Vec<crate::model::AuditEvent>,
     }
 
     impl Fixture {
@@ -372,6 +377,7 @@ pub(crate) mod test_support {
                 new_baselines: &self.new_baselines,
                 organization: &self.organization,
                 organization_id: self.organization_id.as_deref(),
+                events: &self.events,
                 actors: Default::default(),
             }
         }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Actor, AuditEvent, Change, ChangeKind, Finding, Provider, Service};
+use crate::model::{Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, Service};
 
 /// The CloudTrail event names that make a `kind` of change to a `service`'s
 /// snapshots ("Logging Amazon EC2 / Amazon RDS API calls with AWS CloudTrail").
@@ -32,10 +32,23 @@ pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str
     }
 }
 
-/// The event names to look up per (account, region) to attribute
-/// `changes`: only AWS ones, only what changed.
-pub fn needs(changes: &[Change]) -> BTreeMap<(String, String), BTreeSet<&'static str>> {
+/// The event names to look up per (account, region): those that make each
+/// AWS change, and in every scope listed again (complete, with a baseline)
+/// its share-modifying events, the only trace of a share added and removed
+/// between two scans (`transient-share`).
+pub fn needs(
+    changes: &[Change],
+    coverage: &[Coverage],
+    established: &BTreeSet<Scope>,
+) -> BTreeMap<(String, String), BTreeSet<&'static str>> {
     let mut out: BTreeMap<(String, String), BTreeSet<&'static str>> = BTreeMap::new();
+    for c in coverage.iter().filter(|c| c.scope.provider == Provider::Aws && c.is_complete()) {
+        if established.contains(&c.scope) {
+            // The event that adds grantees (a reset only removes them).
+            let names = event_names(c.scope.service, ChangeKind::ShareAdded).iter().take(1);
+            out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default().extend(names);
+        }
+    }
     for c in changes.iter().filter(|c| c.scope.provider == Provider::Aws) {
         let names = event_names(c.scope.service, c.kind);
         if !names.is_empty() {
@@ -80,7 +93,7 @@ pub fn attach_to_findings(findings: &mut [Finding], changes: &[Change]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Grantee, Scope};
+    use crate::model::Grantee;
 
     fn scope() -> Scope {
         Scope { provider: Provider::Aws, service: Service::Ebs, account: "1".into(), region: "eu-west-1".into() }
@@ -91,6 +104,7 @@ mod tests {
             account: "1".into(),
             region: "eu-west-1".into(),
             resources: vec![resource.into()],
+            added: Vec::new(),
             actor: Actor {
                 principal: Some(who.into()),
                 identity_type: Some("IAMUser".into()),
@@ -128,7 +142,7 @@ mod tests {
         assert_eq!(changes[0].actor.as_ref().and_then(|a| a.principal.as_deref()), Some("late"));
         assert_eq!(changes[1].actor, None, "no event named it: null, never a guess");
 
-        let wanted = needs(&changes);
+        let wanted = needs(&changes, &[], &BTreeSet::new());
         let names: Vec<&str> = wanted[&("1".to_string(), "eu-west-1".to_string())].iter().copied().collect();
         assert_eq!(
             names,

@@ -47,9 +47,10 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
         let f = second.records("finding").into_iter().find(|f| f["rule"] == rule).expect(rule);
         assert_eq!(f["actor"]["principal"], CALLER, "{f}");
     }
-    // Only the names that changed, in the one region that changed: the
-    // share's two and the deletion's one.
-    assert_eq!(proxy.state.count("LookupEvents"), 3);
+    // The names of what changed (the share's two, the deletion's one) and
+    // the grant events of the four scopes listed again (transient shares):
+    // ModifySnapshotAttribute is in both.
+    assert_eq!(proxy.state.count("LookupEvents"), 6);
     // Stored: `report changes` names them too.
     let report = snapaudit(dir.path(), None, &["report", "changes", "--since", "1h", "--format", "jsonl"]);
     let stored = report.records("change").into_iter().find(|c| c["snapshot_id"] == ids[0].as_str()).unwrap();
@@ -57,7 +58,7 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
 
     proxy.state.reset_counts();
     let quiet = scan();
-    assert_eq!(proxy.state.count("LookupEvents"), 0, "nothing changed: no lookup");
+    assert_eq!(proxy.state.count("LookupEvents"), 4, "nothing changed: only the grant events, one per service");
     assert!(quiet.changes().is_empty());
 
     // Denied: the change stands, with no actor; a warning, not a gap.
@@ -121,4 +122,40 @@ fn an_allowlisted_caller_is_suppressed_and_another_is_not() {
     let someone = new(&unexpected);
     assert_eq!(someone["status"], "new", "{someone}");
     assert_eq!(someone["actor"]["principal"], "arn:aws:iam::123456789012:user/AKIDOTHER");
+}
+
+/// Regression (issue 16, section 3): a share added and removed between two
+/// scans left no trace in the live state. CloudTrail keeps it: a
+/// `transient-share` finding names the grantee, the time and the caller.
+#[test]
+fn a_share_added_and_removed_between_scans_is_a_transient_share() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&proxy.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 2, "transient"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl"]);
+    assert_eq!(scan().code, 0);
+
+    rt.block_on(async {
+        share(&client, &ids[0], Some(OUTSIDER)).await;
+        client
+            .modify_snapshot_attribute()
+            .snapshot_id(&ids[0])
+            .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+            .operation_type(aws_sdk_ec2::types::OperationType::Remove)
+            .user_ids(OUTSIDER)
+            .send()
+            .await
+            .expect("unshare");
+    });
+    let run = scan();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.changes().is_empty(), "the live state shows nothing: {:?}", run.changes());
+    let transient: Vec<Value> = run.records("finding").into_iter().filter(|f| f["rule"] == "transient-share").collect();
+    assert_eq!(transient.len(), 1, "{run:?}");
+    let f = &transient[0];
+    assert_eq!((f["snapshot_id"].as_str(), f["severity"].as_str()), (Some(ids[0].as_str()), Some("high")));
+    assert_eq!(f["grantees"], serde_json::json!([OUTSIDER]));
+    assert_eq!(f["actor"]["principal"], CALLER);
+    assert_eq!(f["mitre"], serde_json::json!(["T1537"]));
 }

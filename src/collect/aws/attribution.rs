@@ -151,10 +151,13 @@ fn audit_event(account: &str, region: &str, raw: &str) -> Option<AuditEvent> {
     for part in ["requestParameters", "responseElements"] {
         strings_in(&record[part], &mut resources);
     }
+    let mut added = Vec::new();
+    added_grantees(&record["requestParameters"], &mut added);
     Some(AuditEvent {
         account: account.to_owned(),
         region: region.to_owned(),
         resources,
+        added,
         actor: Actor {
             principal: text(&identity["arn"]),
             identity_type: text(&identity["type"]),
@@ -166,6 +169,34 @@ fn audit_event(account: &str, region: &str, raw: &str) -> Option<AuditEvent> {
             event_name: text(&record["eventName"])?,
         },
     })
+}
+
+/// The grantees a share-modifying request added, as CloudTrail records its
+/// parameters: EC2 `createVolumePermission` / `launchPermission`
+/// `{"add": {"items": [{"userId"|"group"|"organizationArn"|"organizationalUnitArn": ...}]}}`,
+/// RDS `{"attributeName": "restore", "valuesToAdd": [...]}`.
+fn added_grantees(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("add", Value::Object(add)) => {
+                        for item in add.get("items").and_then(Value::as_array).into_iter().flatten() {
+                            for field in ["userId", "group", "organizationArn", "organizationalUnitArn"] {
+                                out.extend(item.get(field).and_then(Value::as_str).map(str::to_owned));
+                            }
+                        }
+                    }
+                    ("valuesToAdd", Value::Array(values)) => {
+                        out.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
+                    }
+                    _ => added_grantees(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| added_grantees(i, out)),
+        _ => {}
+    }
 }
 
 /// Every string value under `v` (snapshot ids, image ids, RDS identifiers
@@ -195,6 +226,10 @@ mod tests {
         assert_eq!(e.actor.invoked_by.as_deref(), Some("backup.amazonaws.com"));
         assert_eq!((e.actor.event_name.as_str(), e.actor.event_id.as_str()), ("ModifySnapshotAttribute", "e-1"));
         assert!(e.resources.contains(&"snap-0123".to_owned()) && e.resources.contains(&"999999999999".to_owned()));
+        assert_eq!(e.added, ["999999999999"]);
+        let rds = r#"{"userIdentity":{"arn":"a"},"eventTime":"t","eventName":"ModifyDBSnapshotAttribute","eventID":"e",
+            "requestParameters":{"dBSnapshotIdentifier":"orders","attributeName":"restore","valuesToAdd":["all"],"valuesToRemove":["1"]}}"#;
+        assert_eq!(audit_event("1", "r", rds).unwrap().added, ["all"]);
         assert!(audit_event("1", "r", "not json").is_none());
     }
 }

@@ -616,7 +616,7 @@ impl ProxyState {
                     "awsRegion": e.region,
                     "sourceIPAddress": "127.0.0.1",
                     "userAgent": e.user_agent,
-                    "requestParameters": as_object(&e.request),
+                    "requestParameters": cloudtrail_parameters(&e.name, &e.request),
                     "responseElements": as_object(&e.response),
                     "eventID": e.id,
                 });
@@ -640,6 +640,66 @@ impl ProxyState {
     /// Events recorded so far (tests check what the scan could look up).
     pub fn trail_len(&self) -> usize {
         self.trail.lock().unwrap().len()
+    }
+}
+
+/// A request's parameters as CloudTrail records them: for the share
+/// modifications, its documented nested shape (EC2 `createVolumePermission` /
+/// `launchPermission` `{add|remove: {items: [{userId|group|...}]}}`, RDS
+/// `valuesToAdd` / `valuesToRemove`); otherwise the query parameters as given.
+fn cloudtrail_parameters(action: &str, request: &[(String, String)]) -> serde_json::Value {
+    let get = |key: &str| request.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let numbered = |prefix: &str| -> Vec<String> {
+        request.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect()
+    };
+    let items = |operation: &str| -> Vec<serde_json::Value> {
+        let mut items = Vec::new();
+        let chosen = get("OperationType").is_some_and(|o| o.eq_ignore_ascii_case(operation));
+        for (field, prefix) in [
+            ("userId", "UserId."),
+            ("group", "UserGroup."),
+            ("organizationArn", "OrganizationArn."),
+            ("organizationalUnitArn", "OrganizationalUnitArn."),
+        ] {
+            if chosen {
+                items.extend(numbered(prefix).into_iter().map(|v| serde_json::json!({ field: v })));
+            }
+        }
+        let capital = if operation == "add" { "Add" } else { "Remove" };
+        for (k, v) in request {
+            for (field, suffix) in [
+                ("userId", ".UserId"),
+                ("group", ".Group"),
+                ("organizationArn", ".OrganizationArn"),
+                ("organizationalUnitArn", ".OrganizationalUnitArn"),
+            ] {
+                if k.contains(&format!(".{capital}.")) && k.ends_with(suffix) {
+                    items.push(serde_json::json!({ field: v }));
+                }
+            }
+        }
+        items
+    };
+    match action {
+        "ModifySnapshotAttribute" | "ModifyImageAttribute" => {
+            let (id_key, id_field, permission) = if action == "ModifySnapshotAttribute" {
+                ("SnapshotId", "snapshotId", "createVolumePermission")
+            } else {
+                ("ImageId", "imageId", "launchPermission")
+            };
+            serde_json::json!({
+                id_field: get(id_key),
+                permission: { "add": { "items": items("add") }, "remove": { "items": items("remove") } },
+            })
+        }
+        "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute" => serde_json::json!({
+            "dBSnapshotIdentifier": get("DBSnapshotIdentifier"),
+            "dBClusterSnapshotIdentifier": get("DBClusterSnapshotIdentifier"),
+            "attributeName": get("AttributeName"),
+            "valuesToAdd": numbered("ValuesToAdd."),
+            "valuesToRemove": numbered("ValuesToRemove."),
+        }),
+        _ => serde_json::Value::Object(as_object(request)),
     }
 }
 

@@ -1,0 +1,142 @@
+//! `transient-share`: a share added and removed between two scans, which the
+//! live state can never show. CloudTrail can: a share-modifying event since
+//! the previous scan added an untrusted account (or everyone) to a snapshot
+//! or AMI whose share list no longer has it, and the previous scan did not
+//! see it either (no `share-removed` change): shared, copied, unshared
+//! (T1537).
+
+use super::{Context, Kind, Rule, raise};
+use crate::model::{ChangeKind, Finding, Grantee, Provider, Scope, Service, Severity};
+
+pub struct TransientShare;
+
+/// The service whose share list an event name modifies.
+fn service_of(event_name: &str) -> Option<Service> {
+    match event_name {
+        "ModifySnapshotAttribute" => Some(Service::Ebs),
+        "ModifyDBSnapshotAttribute" => Some(Service::Rds),
+        "ModifyDBClusterSnapshotAttribute" => Some(Service::RdsCluster),
+        "ModifyImageAttribute" => Some(Service::Ami),
+        _ => None,
+    }
+}
+
+impl Rule for TransientShare {
+    fn id(&self) -> &'static str {
+        "transient-share"
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Event
+    }
+
+    fn severity(&self) -> Severity {
+        Severity::High
+    }
+
+    fn mitre(&self) -> &'static [&'static str] {
+        &["T1537"]
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for e in ctx.events.iter().filter(|e| !e.added.is_empty()) {
+            let Some(service) = service_of(&e.actor.event_name) else { continue };
+            let scope =
+                Scope { provider: Provider::Aws, service, account: e.account.clone(), region: e.region.clone() };
+            // Judged only where the scope listed completely this scan.
+            if !ctx.coverage_of(&scope).is_some_and(|c| c.is_complete()) {
+                continue;
+            }
+            let now = |id: &str| ctx.snapshots.iter().find(|s| s.scope == scope && s.id == id);
+            let known = |id: &str| now(id).is_some() || ctx.previous.previous(&scope, id).is_some();
+            let Some(id) = e.resources.iter().find(|r| known(r)) else { continue };
+            for label in &e.added {
+                let grantee = Grantee::decode(label);
+                if grantee.is_account(&scope.account) || ctx.trusts(&scope.account, &grantee) {
+                    continue;
+                }
+                let still_shared = now(id).is_some_and(|s| s.grantees.contains(&grantee));
+                let seen_before = ctx.changes.iter().any(|c| {
+                    c.kind == ChangeKind::ShareRemoved
+                        && c.scope == scope
+                        && c.snapshot_id == *id
+                        && c.grantee.as_ref() == Some(&grantee)
+                });
+                if still_shared || seen_before {
+                    continue;
+                }
+                let who = e.actor.principal.as_deref().unwrap_or("an unknown caller");
+                let mut f = raise(
+                    self,
+                    &scope,
+                    format!("{id} -> {label} at {}", e.actor.event_time),
+                    format!(
+                        "shared with {} at {} by {who}, and no longer shared at this scan: a copy may have been made in between",
+                        grantee.describe(),
+                        e.actor.event_time
+                    ),
+                );
+                f.snapshot_id = Some(id.clone());
+                f.grantees = vec![label.clone()];
+                f.score = 3;
+                f.actor = Some(e.actor.clone());
+                findings.push(f);
+            }
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Actor, AuditEvent, Coverage};
+    use crate::rules::test_support::{Fixture, OWN, snapshot};
+
+    fn share_event(id: &str, added: &str) -> AuditEvent {
+        AuditEvent {
+            account: OWN.into(),
+            region: "eu-west-1".into(),
+            resources: vec![id.into()],
+            added: vec![added.into()],
+            actor: Actor {
+                principal: Some("arn:aws:iam::111111111111:user/mallory".into()),
+                identity_type: Some("IAMUser".into()),
+                invoked_by: None,
+                source_ip: None,
+                user_agent: None,
+                event_time: "2026-11-24T11:00:00Z".into(),
+                event_id: "e-1".into(),
+                event_name: "ModifySnapshotAttribute".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_share_gone_by_the_scan_is_found_and_one_still_there_or_trusted_is_not() {
+        let mut fx = Fixture::with(vec![
+            snapshot("unshared", vec![]),
+            snapshot("still", vec![Grantee::Account("999999999999".into())]),
+            snapshot("trusted", vec![]),
+        ]);
+        fx.coverage = vec![Coverage::complete(fx.snapshots[0].scope.clone())];
+        fx.policy.trusted_accounts.insert("222222222222".into());
+        fx.events = vec![
+            share_event("unshared", "999999999999"),
+            share_event("still", "999999999999"),
+            share_event("trusted", "222222222222"),
+        ];
+        let f = TransientShare.evaluate(&fx.ctx());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].snapshot_id.as_deref(), Some("unshared"));
+        assert_eq!(
+            f[0].actor.as_ref().and_then(|a| a.principal.as_deref()),
+            Some("arn:aws:iam::111111111111:user/mallory")
+        );
+
+        // A scope that did not list completely is not judged.
+        fx.coverage = vec![Coverage::failed(fx.snapshots[0].scope.clone(), "AccessDenied", "denied")];
+        assert!(TransientShare.evaluate(&fx.ctx()).is_empty());
+    }
+}
