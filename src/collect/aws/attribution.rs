@@ -137,7 +137,10 @@ fn why_unread(e: &ScopeError) -> String {
     if denied {
         format!("denied ({}): grant cloudtrail:LookupEvents to name who made each change", e.code)
     } else {
-        format!("unavailable ({}): {}", e.code, e.message)
+        // The full answer is for -v: an endpoint without CloudTrail (an
+        // emulator) answers a page of HTML.
+        tracing::info!(code = %e.code, "LookupEvents: {}", e.message);
+        format!("unavailable ({}): CloudTrail's event history could not be read (-v shows the answer)", e.code)
     }
 }
 
