@@ -159,3 +159,25 @@ fn a_share_added_and_removed_between_scans_is_a_transient_share() {
     assert_eq!(f["actor"]["principal"], CALLER);
     assert_eq!(f["mitre"], serde_json::json!(["T1537"]));
 }
+
+/// CloudTrail serves 50 events a page: a burst of 55 new snapshots is
+/// attributed in full, every page followed.
+#[test]
+fn every_page_of_events_is_read() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&proxy.url, "us-east-1");
+    rt.block_on(seed_snapshots(&client, 1, "seed"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--fail-on", "none"]);
+    assert_eq!(scan().code, 0);
+    let burst = rt.block_on(seed_snapshots(&client, 55, "burst"));
+    proxy.state.reset_counts();
+    let run = scan();
+    let added: Vec<Value> = run.records("change").into_iter().filter(|c| c["kind"] == "added").collect();
+    assert_eq!(added.len(), burst.len(), "{run:?}");
+    let attributed = added.iter().filter(|c| c["actor"]["event_name"] == "CreateSnapshot").count();
+    assert_eq!(attributed, burst.len(), "every one of the 55, across two pages of 50");
+    // CreateSnapshot's two pages; one each for CreateSnapshots, CopySnapshot
+    // and the four grant events.
+    assert_eq!(proxy.state.count("LookupEvents"), 2 + 2 + 4);
+}
