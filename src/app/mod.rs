@@ -5,6 +5,7 @@
 //! (validate, rules, permissions). What they share is here.
 
 mod analyse;
+mod attribute;
 mod baseline;
 mod plan;
 mod scan;

@@ -18,12 +18,9 @@ use crate::model::{Collected, Coverage, Provider};
 use crate::report::webhook::{self, Delivery};
 use crate::report::{ScanReport, sink_for, write_atomically};
 use crate::rules;
-use crate::store::{ScanRecord, Store, attribution};
+use crate::store::{ScanRecord, Store};
 
-/// CloudTrail delivers an event within about 5 minutes, typically ("CloudTrail
-/// concepts"), and sometimes later: each lookup reaches this far before the
-/// previous scan.
-const EVENT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
+use super::attribute::{self, AuditLogs};
 
 pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
@@ -41,30 +38,21 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let api_calls = ApiCalls::default();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let Some((collected, attributor)) = runtime.block_on(collect_or_interrupt(&plan, &api_calls))? else {
+    let Some((collected, logs)) = runtime.block_on(collect_or_interrupt(&plan, &api_calls))? else {
         log::notice("interrupted: nothing was written; the baseline is as it was");
         return Ok(exit::INTERRUPTED);
     };
-    let mut analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
-    // Who made the changes: only where something changed since a previous scan.
-    let needs = attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established);
-    if let (Some(attributor), Some(previous), false) = (&attributor, store.history(1)?.first(), needs.is_empty()) {
-        let since = previous.started_at.parse::<jiff::Timestamp>().ok().and_then(|t| t.checked_sub(EVENT_OVERLAP).ok());
-        if let Some(since) = since {
-            let found = runtime.block_on(attributor.lookup(&needs, since));
-            let mut collected = analysis.collected;
-            collected.events = found.events;
-            for (account, region, why) in found.unread {
-                log::warning(&format!("who made the changes in {account} {region} is unknown: {why}"));
-                for c in collected.coverage.iter_mut().filter(|c| {
-                    c.scope.provider == Provider::Aws && c.scope.account == account && c.scope.region == region
-                }) {
-                    c.attribution = Some(why.clone());
-                }
-            }
-            analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+    let analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+    // Who made the changes: the audit logs, read only where something can be
+    // attributed since a previous scan, then the analysis again with them.
+    let previous_scan = store.history(1)?.into_iter().next().map(|s| s.started_at);
+    let analysis = match previous_scan.and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+        Some(previous) => {
+            let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, previous));
+            attribute::reanalyse(analysis, events, &baseline, &previous_findings, &plan.policy, scan_time)
         }
-    }
+        None => analysis,
+    };
     let Analysis { collected, changes, new_baselines, findings } = analysis;
 
     let calls = api_calls.snapshot();
@@ -147,7 +135,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
 async fn collect_or_interrupt(
     plan: &ScanPlan,
     api_calls: &ApiCalls,
-) -> Result<Option<(Collected, Option<collect::aws::Attributor>)>, collect::CollectError> {
+) -> Result<Option<(Collected, AuditLogs)>, collect::CollectError> {
     let (aws_progress, azure_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
     let mut shown = Vec::new();
     if plan.aws.is_some() {
@@ -171,15 +159,13 @@ async fn collect_or_interrupt(
             }
         };
         let (aws, azure) = tokio::join!(aws, azure);
-        let (aws, attributor) = match aws? {
-            Some((listing, attributor)) => (Some(listing), Some(attributor)),
-            None => (None, None),
-        };
+        let (aws, cloudtrail) = aws?.unzip();
+        let (azure, activity) = azure?.unzip();
         let mut collected = Collected::default();
-        for listing in [aws, azure?].into_iter().flatten() {
+        for listing in [aws, azure].into_iter().flatten() {
             collected.merge(listing);
         }
-        Ok((collected, attributor))
+        Ok((collected, AuditLogs { cloudtrail, activity }))
     };
     let result = tokio::select! {
         result = providers => result.map(Some),

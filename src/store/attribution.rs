@@ -28,6 +28,13 @@ pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str
         (Service::Ami, Deleted) => &["DeregisterImage"],
         (Service::Ami, ShareAdded | ShareRemoved) => &["ModifyImageAttribute", "ResetImageAttribute"],
         (Service::Ami, BlockPublicAccessChanged) => &["EnableImageBlockPublicAccess", "DisableImageBlockPublicAccess"],
+        (Service::AzureSnapshot, Added | Modified) => &["Microsoft.Compute/snapshots/write"],
+        (Service::AzureSnapshot, Deleted) => &["Microsoft.Compute/snapshots/delete"],
+        (Service::AzureSnapshot, ShareAdded | ShareRemoved) => &[
+            "Microsoft.Compute/snapshots/beginGetAccess/action",
+            "Microsoft.Compute/snapshots/endGetAccess/action",
+            "Microsoft.Compute/snapshots/write",
+        ],
         _ => &[],
     }
 }
@@ -65,7 +72,8 @@ pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
         let setting = c.kind == ChangeKind::BlockPublicAccessChanged;
         c.actor = events
             .iter()
-            .filter(|e| e.account == c.scope.account && e.region == c.scope.region)
+            // Azure's Activity Log names no location: its events say `*`.
+            .filter(|e| e.account == c.scope.account && (e.region == c.scope.region || e.region == "*"))
             .filter(|e| names.contains(&e.actor.event_name.as_str()))
             .filter(|e| setting || e.resources.contains(&c.snapshot_id))
             .max_by(|a, b| a.actor.event_time.cmp(&b.actor.event_time))

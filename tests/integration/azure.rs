@@ -395,3 +395,29 @@ fn a_subscription_that_is_no_longer_visible_is_missing_not_silent() {
     assert!(back.changes().is_empty(), "{:?}", back.changes());
     assert!(findings(&back).iter().any(|f| f.0 == "scope-missing" && f.3 == "resolved"), "{:?}", findings(&back));
 }
+
+/// Who made an Azure change: the Activity Log names the caller of a
+/// snapshot's deletion, read only for the subscription that changed.
+#[test]
+fn a_deletion_names_its_caller_from_the_activity_log() {
+    let server = ArmServer::start();
+    server.state.add_copies(SUB_A, "a", 2);
+    server.state.private_network(SUB_A);
+    let dir = TempDir::new();
+    assert_eq!(scan(&dir, &server, &["--subscription", SUB_A]).code, 0);
+    assert!(!server.state.requests().iter().any(|r| r.contains("Microsoft.Insights")), "a baseline needs no log");
+
+    server.state.remove(SUB_A, "a-0");
+    server.state.log_activity(SUB_A, "Microsoft.Compute/snapshots/delete", "a-0", "mallory@contoso.com");
+    let run = scan(&dir, &server, &["--subscription", SUB_A, "--fail-on", "none"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let deleted = run.records("change").into_iter().find(|c| c["kind"] == "deleted").expect("a deletion");
+    assert_eq!(deleted["actor"]["principal"], "mallory@contoso.com", "{deleted}");
+    assert_eq!(deleted["actor"]["event_name"], "Microsoft.Compute/snapshots/delete");
+    assert_eq!(deleted["actor"]["source_ip"], "203.0.113.9");
+    // Only the actions the documented role has.
+    let documented = common::snapaudit(dir.path(), None, &["permissions", "--provider", "azure"]).stdout;
+    for action in server.state.actions() {
+        assert!(documented.contains(action), "{action} is not in the documented role");
+    }
+}

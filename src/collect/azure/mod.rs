@@ -7,6 +7,7 @@
 //! `*` scope: its locations are then unscanned, so nothing in them is
 //! reported deleted and nothing found there before is resolved.
 
+mod activity;
 mod arm;
 mod certificate;
 pub mod credential;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{AccountReach, Coverage, MissingReason, Provider, Reach, Scope, Service, Snapshot};
 
+pub use activity::ActivityLog;
 use arm::Arm;
 pub use credential::CredentialChoice;
 use credential::TokenSource;
@@ -40,7 +42,7 @@ const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 
 /// The RBAC actions the collector needs; the built-in Reader role has both.
 pub fn required_permissions() -> Vec<&'static str> {
-    vec![LIST_SUBSCRIPTIONS, LIST_SNAPSHOTS]
+    vec![LIST_SUBSCRIPTIONS, LIST_SNAPSHOTS, activity::READ_ACTIVITY]
 }
 
 #[derive(Debug, Clone)]
@@ -83,11 +85,13 @@ pub fn check_subscription_id(id: &str) -> Result<String, String> {
     }
 }
 
+/// Every subscription's snapshots; the ARM client is kept ([`ActivityLog`])
+/// to look up who made the changes.
 pub async fn collect(
     options: &AzureOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
-) -> Result<Collected, CollectError> {
+) -> Result<(Collected, ActivityLog), CollectError> {
     let endpoint = options.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
     let base = url::Url::parse(endpoint)
         .map_err(|e| CollectError::Endpoint { url: endpoint.to_owned(), reason: e.to_string() })?;
@@ -107,13 +111,13 @@ pub async fn collect(
         (options.subscriptions.clone(), AccountReach::Named(options.subscriptions.iter().cloned().collect()))
     };
     progress.add_scopes(subscriptions.len());
-    let arm = &arm;
+    let arm_ref = &arm;
     let listings: Vec<Result<Listing, CollectError>> = futures_util::stream::iter(subscriptions)
         .map(|subscription| {
             let known = options.known_locations.get(&subscription);
             let progress = progress.clone();
             async move {
-                let listing = list_subscription(arm, &subscription, known, &progress).await;
+                let listing = list_subscription(arm_ref, &subscription, known, &progress).await;
                 progress.scopes_done(1);
                 listing
             }
@@ -130,7 +134,7 @@ pub async fn collect(
         collected.coverage.extend(coverage);
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-    Ok(collected)
+    Ok((collected, ActivityLog { arm }))
 }
 
 #[derive(Deserialize)]

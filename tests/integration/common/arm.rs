@@ -62,6 +62,8 @@ pub struct ArmState {
     non_get: Mutex<u64>,
     /// Requests answered 429, 500 or with a cut body.
     faulted: Mutex<u64>,
+    /// Activity Log events by subscription, as the tests log them.
+    activity: Mutex<BTreeMap<String, Vec<Value>>>,
 }
 
 impl ArmState {
@@ -85,6 +87,9 @@ impl ArmState {
             .map(|r| match r.split('?').next().unwrap_or_default().trim_matches('/').split('/').count() {
                 1 => "Microsoft.Resources/subscriptions/read",
                 5 if r.contains("/providers/Microsoft.Compute/snapshots") => "Microsoft.Compute/snapshots/read",
+                7 if r.contains("/providers/Microsoft.Insights/eventtypes/management/values") => {
+                    "Microsoft.Insights/eventtypes/values/read"
+                }
                 _ => panic!("a request the collector does not declare: {r}"),
             })
             .collect()
@@ -154,6 +159,30 @@ impl ArmState {
             let props = s["properties"].as_object_mut().unwrap();
             props.entry("networkAccessPolicy").or_insert(json!("DenyAll"));
         }
+    }
+
+    /// Log a succeeded `operation` (e.g. `Microsoft.Compute/snapshots/delete`)
+    /// on the example snapshot `name` by `caller`, now, as the Activity Log
+    /// records it (Azure Monitor REST API, EventData).
+    pub fn log_activity(&self, subscription: &str, operation: &str, name: &str, caller: &str) {
+        let resource = format!(
+            "/subscriptions/{subscription}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/snapshots/{name}"
+        );
+        let mut log = self.activity.lock().unwrap();
+        let events = log.entry(subscription.to_owned()).or_default();
+        let id = format!("event-{}", events.len() + 1);
+        events.push(json!({
+            "caller": caller,
+            "claims": {"idtyp": "user"},
+            "correlationId": id,
+            "eventDataId": id,
+            "eventTimestamp": jiff::Timestamp::now().round(jiff::Unit::Second).unwrap().to_string(),
+            "httpRequest": {"clientIpAddress": "203.0.113.9", "method": "DELETE"},
+            "operationName": {"value": operation, "localizedValue": operation},
+            "resourceId": resource,
+            "status": {"value": "Succeeded", "localizedValue": "Succeeded"},
+            "subscriptionId": subscription,
+        }));
     }
 
     pub fn remove(&self, subscription: &str, name: &str) {
@@ -274,6 +303,13 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
                 .filter(|s| !faults.hidden.contains(*s))
                 .map(|s| json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s, "displayName": s, "state": "Enabled"}))
                 .collect();
+            json!({ "value": value })
+        }
+        ["subscriptions", _, "providers", "Microsoft.Insights", "eventtypes", "management", "values"] => {
+            if faults.forbidden.contains(&subscription) {
+                return error(StatusCode::FORBIDDEN, "AuthorizationFailed", "No access to the Activity Log.");
+            }
+            let value = state.activity.lock().unwrap().get(&subscription).cloned().unwrap_or_default();
             json!({ "value": value })
         }
         ["subscriptions", _, "providers", "Microsoft.Compute", "snapshots"] => {

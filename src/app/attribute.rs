@@ -1,0 +1,88 @@
+//! Who made the changes: after a first (pure) analysis, the audit logs are
+//! read for what can be attributed (AWS CloudTrail, the Azure Activity Log),
+//! then the analysis runs again with their events. A log that cannot be read
+//! is a warning on its coverage rows, never a failed scan.
+
+use std::collections::BTreeSet;
+
+use super::analyse::{Analysis, analyse};
+use crate::collect;
+use crate::log;
+use crate::model::{AuditEvent, Baseline, Finding, Provider};
+use crate::rules::Policy;
+use crate::store::attribution;
+
+/// CloudTrail delivers an event within about 5 minutes, typically ("CloudTrail
+/// concepts"), and sometimes later: each lookup reaches this far before the
+/// previous scan.
+const EVENT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
+
+/// The clients a scan used, kept to read the audit logs after its diff.
+pub(super) struct AuditLogs {
+    pub cloudtrail: Option<collect::aws::Attributor>,
+    pub activity: Option<collect::azure::ActivityLog>,
+}
+
+/// What the logs said, and where they could not be read: (provider,
+/// account, region or `*`, why).
+pub(super) struct Read {
+    events: Vec<AuditEvent>,
+    unread: Vec<(Provider, String, String, String)>,
+}
+
+pub(super) async fn read(
+    logs: &AuditLogs,
+    analysis: &Analysis,
+    baseline: &Baseline,
+    previous: jiff::Timestamp,
+) -> Read {
+    let mut read = Read { events: Vec::new(), unread: Vec::new() };
+    let Ok(since) = previous.checked_sub(EVENT_OVERLAP) else { return read };
+    if let Some(cloudtrail) = &logs.cloudtrail {
+        let needs = attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established);
+        if !needs.is_empty() {
+            let found = cloudtrail.lookup(&needs, since).await;
+            read.events.extend(found.events);
+            read.unread.extend(found.unread.into_iter().map(|(a, r, why)| (Provider::Aws, a, r, why)));
+        }
+    }
+    if let Some(activity) = &logs.activity {
+        let changed: BTreeSet<String> = analysis
+            .changes
+            .iter()
+            .filter(|c| c.scope.provider == Provider::Azure)
+            .map(|c| c.scope.account.clone())
+            .collect();
+        if !changed.is_empty() {
+            let (events, unread) = activity.lookup(&changed, since).await;
+            read.events.extend(events);
+            read.unread.extend(unread.into_iter().map(|(s, why)| (Provider::Azure, s, "*".to_owned(), why)));
+        }
+    }
+    read
+}
+
+/// The analysis again, with the events; unread logs noted on the coverage.
+pub(super) fn reanalyse(
+    analysis: Analysis,
+    read: Read,
+    baseline: &Baseline,
+    previous_findings: &[Finding],
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Analysis {
+    if read.events.is_empty() && read.unread.is_empty() {
+        return analysis;
+    }
+    let mut collected = analysis.collected;
+    collected.events = read.events;
+    for (provider, account, region, why) in read.unread {
+        log::warning(&format!("who made the changes in {account} {region} is unknown: {why}"));
+        for c in collected.coverage.iter_mut().filter(|c| {
+            c.scope.provider == provider && c.scope.account == account && (region == "*" || c.scope.region == region)
+        }) {
+            c.attribution = Some(why.clone());
+        }
+    }
+    analyse(baseline, previous_findings, collected, policy, now)
+}
