@@ -47,12 +47,23 @@ pub(super) async fn read(
         }
     }
     if let Some(activity) = &logs.activity {
-        let changed: BTreeSet<String> = analysis
+        // Subscriptions that changed, and every one listed again: an export
+        // granted and ended between two scans is only in the log.
+        let mut changed: BTreeSet<String> = analysis
             .changes
             .iter()
             .filter(|c| c.scope.provider == Provider::Azure)
             .map(|c| c.scope.account.clone())
             .collect();
+        changed.extend(
+            analysis
+                .collected
+                .coverage
+                .iter()
+                .filter(|c| c.scope.provider == Provider::Azure && c.is_complete())
+                .filter(|c| baseline.established.contains(&c.scope))
+                .map(|c| c.scope.account.clone()),
+        );
         if !changed.is_empty() {
             let (events, unread) = activity.lookup(&changed, since).await;
             read.events.extend(events);

@@ -25,6 +25,7 @@ mod scope_missing;
 pub mod settings;
 mod share_added;
 mod suppress;
+mod transient_export;
 mod transient_share;
 mod unencrypted_share;
 mod unknown_exposure;
@@ -179,6 +180,7 @@ pub const RULES: &[&dyn Rule] = &[
     &external_share::ExternalShare,
     &share_added::ShareAdded,
     &transient_share::TransientShare,
+    &transient_export::TransientExport,
     &unencrypted_share::UnencryptedShare,
     &block_public_access_weakened::BlockPublicAccessWeakened,
     &azure_sas_export::AzureSasExport,

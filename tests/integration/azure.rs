@@ -421,3 +421,26 @@ fn a_deletion_names_its_caller_from_the_activity_log() {
         assert!(documented.contains(action), "{action} is not in the documented role");
     }
 }
+
+/// Regression (issue 16, section 3): an export (SAS) URL granted and ended
+/// between two scans never showed in the live state. The Activity Log keeps
+/// the grant: a `transient-export` finding names the caller.
+#[test]
+fn an_export_granted_and_ended_between_scans_is_a_transient_export() {
+    let server = ArmServer::start();
+    server.state.add_copies(SUB_A, "a", 2);
+    server.state.private_network(SUB_A);
+    let dir = TempDir::new();
+    assert_eq!(scan(&dir, &server, &["--subscription", SUB_A]).code, 0);
+
+    server.state.log_activity(SUB_A, "Microsoft.Compute/snapshots/beginGetAccess/action", "a-1", "eve@contoso.com");
+    server.state.log_activity(SUB_A, "Microsoft.Compute/snapshots/endGetAccess/action", "a-1", "eve@contoso.com");
+    let run = scan(&dir, &server, &["--subscription", SUB_A]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.changes().is_empty(), "the live state shows nothing: {:?}", run.changes());
+    let found: Vec<Value> = run.records("finding").into_iter().filter(|f| f["rule"] == "transient-export").collect();
+    assert_eq!(found.len(), 1, "{run:?}");
+    assert_eq!(found[0]["actor"]["principal"], "eve@contoso.com");
+    assert!(found[0]["snapshot_id"].as_str().unwrap().ends_with("/a-1"), "{}", found[0]);
+    assert_eq!(found[0]["severity"], "high");
+}
