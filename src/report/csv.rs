@@ -25,6 +25,7 @@ pub const HEADER: &[&str] = &[
     "first_seen",
     "suppressed_by",
     "message",
+    "actor",
 ];
 
 impl Sink for Csv {
@@ -55,6 +56,7 @@ fn finding_row(f: &Finding) -> Vec<String> {
         f.first_seen.clone().unwrap_or_default(),
         f.suppressed_by.clone().unwrap_or_default(),
         f.message.clone(),
+        f.actor.as_ref().and_then(|a| a.principal.clone()).unwrap_or_default(),
     ]
 }
 

@@ -90,7 +90,8 @@ pub fn detection_finding(f: &Finding, time_ms: i64, scan_id: i64) -> Value {
             "product": { "name": "snapaudit", "vendor_name": "snapaudit", "version": env!("CARGO_PKG_VERSION") },
             "correlation_uid": format!("scan-{scan_id}"),
         },
-        "unmapped": { "suppressed_by": f.suppressed_by },
+        // OCSF's Detection Finding has no actor of the change; kept as is.
+        "unmapped": { "suppressed_by": f.suppressed_by, "actor": f.actor },
     })
 }
 

@@ -4,7 +4,7 @@
 //! [`Rule::quiet_for_backup_tooling`](super::Rule::quiet_for_backup_tooling));
 //! its shares are judged like any other.
 
-use crate::model::Snapshot;
+use crate::model::{Actor, Snapshot};
 
 /// The tool that made `snapshot`, if its markers say so.
 pub fn recognise(snapshot: &Snapshot) -> Option<&'static str> {
@@ -21,6 +21,20 @@ pub fn recognise(snapshot: &Snapshot) -> Option<&'static str> {
     // Azure Backup names the disk snapshots it takes `AzureBackup_<disk>_...`.
     if snapshot.attributes.get("name").is_some_and(|n| n.starts_with("AzureBackup_")) {
         return Some("Azure Backup");
+    }
+    None
+}
+
+/// The tool that made a change, if the audit log's caller says so: the
+/// service that called (`invokedBy`), or the service-linked role it acts as.
+pub fn recognise_caller(actor: &Actor) -> Option<&'static str> {
+    let by = actor.invoked_by.as_deref().unwrap_or_default();
+    let principal = actor.principal.as_deref().unwrap_or_default();
+    if by == "backup.amazonaws.com" || principal.contains("/AWSServiceRoleForBackup") {
+        return Some("AWS Backup");
+    }
+    if by == "dlm.amazonaws.com" || principal.contains("/AWSDataLifecycleManager") {
+        return Some("Data Lifecycle Manager");
     }
     None
 }
@@ -49,5 +63,26 @@ mod tests {
         assert_eq!(recognise(&azure), Some("Azure Backup"));
         azure.attributes.insert("name".into(), "manual-copy".into());
         assert_eq!(recognise(&azure), None);
+    }
+
+    #[test]
+    fn callers_of_each_tool() {
+        let actor = |principal: &str, by: Option<&str>| Actor {
+            principal: Some(principal.into()),
+            identity_type: Some("AssumedRole".into()),
+            invoked_by: by.map(str::to_owned),
+            source_ip: None,
+            user_agent: None,
+            event_time: "2026-01-01T00:00:00Z".into(),
+            event_id: "e".into(),
+            event_name: "CreateSnapshot".into(),
+        };
+        let backup = actor("arn:aws:sts::1:assumed-role/AWSServiceRoleForBackup/AWSBackup-x", None);
+        assert_eq!(recognise_caller(&backup), Some("AWS Backup"));
+        assert_eq!(
+            recognise_caller(&actor("arn:aws:sts::1:assumed-role/r/s", Some("dlm.amazonaws.com"))),
+            Some("Data Lifecycle Manager")
+        );
+        assert_eq!(recognise_caller(&actor("arn:aws:iam::1:user/mallory", None)), None);
     }
 }

@@ -124,11 +124,15 @@ impl Context<'_> {
     /// Why activity on `snapshot` is expected for `rule`, if it is: known
     /// backup tooling (for the rules it quiets) or a live allowlist entry.
     pub fn expected(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>) -> Option<String> {
-        if self.policy.quiet_backup_tooling
-            && self::rule(rule).is_some_and(|r| r.quiet_for_backup_tooling())
-            && let Some(tool) = snapshot.and_then(backup_tooling::recognise)
-        {
-            return Some(format!("{tool} (known backup tooling)"));
+        if self.policy.quiet_backup_tooling && self::rule(rule).is_some_and(|r| r.quiet_for_backup_tooling()) {
+            // By its markers, or by the caller the audit log names.
+            let by_caller = || {
+                let actor = snapshot.and_then(|s| self.actor_of(scope, &s.id))?;
+                backup_tooling::recognise_caller(actor)
+            };
+            if let Some(tool) = snapshot.and_then(backup_tooling::recognise).or_else(by_caller) {
+                return Some(format!("{tool} (known backup tooling)"));
+            }
         }
         let today = self.now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
         self.policy
