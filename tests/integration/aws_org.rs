@@ -11,6 +11,7 @@ use common::{
     ACCOUNT, Moto, TempDir, create_db_cluster, create_db_instance, credentials_in, ec2_as, rds, runtime,
     seed_snapshots, share, snapaudit,
 };
+use serde_json::Value;
 
 const OUTSIDER: &str = "999999999999";
 
@@ -314,4 +315,46 @@ fn rds_is_paced_as_one_bucket_per_account_and_region() {
         .filter(|c| (c["service"] == "rds" || c["service"] == "rds-cluster") && c["status"] == "complete")
         .count();
     assert_eq!(rds_complete, 2, "{run:?}");
+}
+
+/// Role sessions end (AWS: after 1 hour by default); a scan that outlasts
+/// one must renew it. With sessions of 15 seconds and a member account paced
+/// to take longer, the SDK's assume-role provider renews them before they
+/// expire: nothing is refused, nothing lost.
+#[test]
+fn a_scan_longer_than_a_role_session_renews_it() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let (_, members) = common::organization(&moto, &["workloads"]);
+    let workloads = members[0].clone();
+    rt.block_on(async {
+        let client = ec2_as(&moto.url, "us-east-1", credentials_in(&moto.url, &workloads).await);
+        seed_snapshots(&client, 60, "long scan").await;
+    });
+    proxy.state.set(|f| f.session_ttl = Some(Duration::from_secs(15)));
+    let started = std::time::Instant::now();
+    let run = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &[
+            "scan",
+            "--format",
+            "jsonl",
+            "--assume-role",
+            "OrganizationAccountAccessRole",
+            "--org",
+            "--max-rps-per-action",
+            "3",
+            "--burst",
+            "5",
+        ],
+    );
+    assert!(started.elapsed() > Duration::from_secs(17), "the scan must outlast a session: {:?}", started.elapsed());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(proxy.state.expired_calls(), 0, "a call was made with an expired session");
+    assert!(proxy.state.count("AssumeRole") >= 2, "the session was never renewed: {}", proxy.state.count("AssumeRole"));
+    let member: Vec<Value> =
+        run.records("coverage").into_iter().filter(|c| c["account"] == workloads.as_str()).collect();
+    assert!(member.iter().all(|c| c["status"] == "complete"), "{member:?}");
+    assert_eq!(run.summary()["snapshots"], 60);
 }

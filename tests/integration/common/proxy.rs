@@ -65,6 +65,10 @@ pub struct Faults {
     pub expire_after: Option<u64>,
     /// CloudTrail delivers an event this long after the call (0: at once).
     pub trail_delay: Duration,
+    /// Role sessions last this long (AWS: 1 hour by default): `AssumeRole`
+    /// answers say so in `Expiration`, and a call signed with the session's
+    /// key after that answers 400 `ExpiredToken`.
+    pub session_ttl: Option<Duration>,
     /// Opt-in regions ([`OPT_IN_REGIONS`]) each account has enabled; every
     /// other opt-in region answers EC2 401 `AuthFailure` and RDS 403
     /// `OptInRequired`, and `DescribeRegions` says `not-opted-in`.
@@ -106,6 +110,10 @@ pub struct ProxyState {
     throttled: Mutex<u64>,
     /// Access key id -> account, from the `AssumeRole` answers relayed.
     accounts_by_key: Mutex<BTreeMap<String, String>>,
+    /// Access key id -> when its session expires (with `session_ttl`).
+    expiry_by_key: Mutex<BTreeMap<String, Instant>>,
+    /// Calls refused because their session had expired.
+    expired_calls: Mutex<u64>,
     /// Requests by (account, region), STS excluded.
     by_account: Mutex<BTreeMap<(String, String), u64>>,
     /// The write calls forwarded, as CloudTrail records them (moto keeps no
@@ -203,6 +211,11 @@ impl ProxyState {
     /// Requests seen for RDS actions, in all regions.
     pub fn rds_requests(&self) -> u64 {
         self.counts.lock().unwrap().iter().filter(|((_, a), _)| a.contains("DB")).map(|(_, n)| n).sum()
+    }
+
+    /// Calls refused because their role session had expired.
+    pub fn expired_calls(&self) -> u64 {
+        *self.expired_calls.lock().unwrap()
     }
 
     /// Requests (not STS) made with `account`'s credentials in `region`.
@@ -414,6 +427,17 @@ async fn handle(
         ));
     }
 
+    if service != "sts"
+        && let Some(expires) = state.expiry_by_key.lock().unwrap().get(&credential(0)).copied()
+        && Instant::now() >= expires
+    {
+        *state.expired_calls.lock().unwrap() += 1;
+        let message = "The security token included in the request is expired";
+        return Ok(xml(
+            StatusCode::BAD_REQUEST,
+            if service == "rds" { rds_error("ExpiredToken", message) } else { ec2_error("ExpiredToken", message) },
+        ));
+    }
     // CloudTrail speaks JSON 1.1, errors included.
     if action == "LookupEvents" {
         return Ok(if faults.deny_actions.contains("LookupEvents") {
@@ -492,6 +516,15 @@ async fn handle(
         && let Some(role_account) = arn.split(':').nth(4)
     {
         state.accounts_by_key.lock().unwrap().insert(key.to_owned(), role_account.to_owned());
+        if let (Some(ttl), Some(expiration)) = (faults.session_ttl, element(&text, "Expiration")) {
+            state.expiry_by_key.lock().unwrap().insert(key.to_owned(), Instant::now() + ttl);
+            let until = (jiff::Timestamp::now() + jiff::SignedDuration::try_from(ttl).unwrap()).to_string();
+            let shortened = text.replace(
+                &format!("<Expiration>{expiration}</Expiration>"),
+                &format!("<Expiration>{until}</Expiration>"),
+            );
+            return Ok(xml(status, shortened));
+        }
     }
     if action == "DescribeRegions" && status.is_success() {
         let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
