@@ -54,11 +54,12 @@ impl Sink for Html {
                     format!("{} {} {}", c.scope.service, c.scope.account, c.scope.region),
                     c.snapshot_id.clone(),
                     c.details.clone(),
+                    c.actor.as_ref().and_then(|a| a.principal.clone()).unwrap_or_default(),
                 ]
             })
             .collect();
         body.push_str("<h2>Changes since the previous scan</h2>");
-        body.push_str(&table("changes", &["Change", "Scope", "Snapshot", "Details"], &changes));
+        body.push_str(&table("changes", &["Change", "Scope", "Snapshot", "Details", "By"], &changes));
         out.write_all(page(&format!("snapaudit scan {}", s.scan_id), report.started_at, &summary, &body).as_bytes())
     }
 }
