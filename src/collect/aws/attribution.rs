@@ -25,13 +25,14 @@ pub const PERMISSIONS: &[&str] = &["cloudtrail:LookupEvents"];
 /// CloudTrail's largest page ("LookupEvents", `MaxResults`: 1-50).
 const PAGE_SIZE: i32 = 50;
 
-/// Lookups of different accounts and regions at once.
-const CONCURRENCY: usize = 16;
-
 /// The sessions a scan used, kept for the lookups after its diff.
 pub struct Attributor {
     pub(super) sessions: BTreeMap<String, Session>,
     pub(super) pacer: Arc<Pacer>,
+    /// (Account, region) places looked up at once, as many as the scan
+    /// lists at once: each has its own CloudTrail quota, so an organization's
+    /// lookups run side by side (a rescan costs about 1.5 s per place).
+    pub(super) concurrency: usize,
 }
 
 /// What the lookups found, and where they could not read.
@@ -64,7 +65,7 @@ impl Attributor {
                 }
                 Ok(events)
             })
-            .buffer_unordered(CONCURRENCY)
+            .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
         let mut lookup = Lookup::default();

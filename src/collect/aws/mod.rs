@@ -198,5 +198,5 @@ pub async fn collect(
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
     let sessions = plan.targets.into_iter().filter_map(|t| Some((t.account, t.session.ok()?))).collect();
-    Ok((collected, Attributor { sessions, pacer }))
+    Ok((collected, Attributor { sessions, pacer, concurrency: options.max_concurrent_regions }))
 }
