@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::pace::Pacer;
-use super::retry::outlasting;
+use super::retry::paced;
 use super::session::Session;
 use super::{Meter, ScopeError};
 use crate::model::{Actor, AuditEvent};
@@ -95,8 +95,8 @@ impl Attributor {
         let mut events = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = outlasting(|| {
-                let request = client
+            let send = || {
+                client
                     .lookup_events()
                     .lookup_attributes(attribute.clone())
                     .start_time(start)
@@ -104,13 +104,9 @@ impl Attributor {
                     .set_next_token(token.clone())
                     .customize()
                     .config_override(few_retries())
-                    .send();
-                async move {
-                    self.pacer.take(account, region, Meter::CloudTrail).await;
-                    request.await.map_err(|e| ScopeError::from_sdk("LookupEvents", e))
-                }
-            })
-            .await?;
+                    .send()
+            };
+            let page = paced(|| self.pacer.take(account, region, Meter::CloudTrail), "LookupEvents", send).await?;
             for e in page.events() {
                 if let Some(event) = e.cloud_trail_event().and_then(|raw| audit_event(account, region, raw)) {
                     let mut event = event;

@@ -12,8 +12,8 @@ use std::future::Future;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
-use super::retry::outlasting;
-use super::{Meter, RegionContext, ScopeError};
+use super::retry::paced;
+use super::{Meter, RegionContext};
 use crate::model::Coverage;
 
 /// The state `call` answers; `call` gets a config override with few SDK
@@ -30,14 +30,7 @@ where
         aws_sdk_ec2::config::Builder::default()
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
     };
-    let answer = outlasting(|| {
-        let request = call(few_retries());
-        async move {
-            ctx.pace(Meter::Ec2(action)).await;
-            request.await.map_err(|e| ScopeError::from_sdk(action, e))
-        }
-    })
-    .await;
+    let answer = paced(|| ctx.pace(Meter::Ec2(action)), action, || call(few_retries())).await;
     match answer {
         Ok(state) => state.unwrap_or_else(|| Coverage::UNKNOWN_STATE.to_owned()),
         Err(e) => {

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
-use super::retry::outlasting;
+use super::retry::paced;
 use super::{Meter, RegionContext, ScopeError};
 use crate::model::Snapshot;
 
@@ -40,14 +40,7 @@ where
     let mut snapshots = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let answer = outlasting(|| {
-            let request = send(token.clone());
-            async move {
-                ctx.pace(meter).await;
-                request.await.map_err(|e| ScopeError::from_sdk(action, e))
-            }
-        })
-        .await?;
+        let answer = paced(|| ctx.pace(meter), action, || send(token.clone())).await?;
         let page = map(&answer);
         ctx.progress.listed(page.listed);
         snapshots.extend(page.snapshots);

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use super::{ApiCalls, CollectError, Collected, Progress};
 use crate::model::{Coverage, Provider, Reach, Scope, Service, Snapshot};
 
-pub use attribution::{Attributor, Lookup};
+pub use attribution::Attributor;
 pub use error::ScopeError;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use pace::{Meter, RateLimit};

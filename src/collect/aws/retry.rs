@@ -3,8 +3,12 @@
 //! client), or a response body that arrives cut off. A scan then finishes
 //! late, never incomplete, and never with part of a listing missing.
 
+use std::error::Error;
+use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use super::ScopeError;
 
@@ -41,4 +45,28 @@ where
             other => return other,
         }
     }
+}
+
+/// One SDK call as every listing and lookup makes it: `pace` waits for a
+/// token before each round, `send` builds the request (SDK futures start on
+/// first poll), errors name `action`, and throttling is outlasted.
+pub async fn paced<T, E, R, P, S>(
+    pace: impl Fn() -> P,
+    action: &'static str,
+    send: impl Fn() -> S,
+) -> Result<T, ScopeError>
+where
+    P: Future<Output = ()>,
+    S: Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    R: Debug,
+{
+    outlasting(|| {
+        let (wait, request) = (pace(), send());
+        async move {
+            wait.await;
+            request.await.map_err(|e| ScopeError::from_sdk(action, e))
+        }
+    })
+    .await
 }
