@@ -100,11 +100,7 @@ impl ReadShares for Images {
 }
 
 fn to_snapshot(scope: &Scope, image: &aws_sdk_ec2::types::Image) -> Option<Snapshot> {
-    let tags: Fields = image
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-        .collect();
+    let tags = super::ebs::ec2_tags(image.tags());
     let ebs: Vec<&aws_sdk_ec2::types::EbsBlockDevice> =
         image.block_device_mappings().iter().filter_map(|m| m.ebs()).collect();
     let snapshot_ids: Vec<&str> = ebs.iter().filter_map(|e| e.snapshot_id()).collect();

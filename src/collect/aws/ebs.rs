@@ -97,9 +97,13 @@ impl ReadShares for EbsSnapshots {
     }
 }
 
+/// EC2 tags (snapshots and images alike) as a snapshot's `tags`.
+pub(super) fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Fields {
+    tags.iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect()
+}
+
 fn to_snapshot(scope: &Scope, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
-    let tags: Fields =
-        s.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned()))).collect();
+    let tags = ec2_tags(s.tags());
     Some(Snapshot {
         scope: scope.clone(),
         id: s.snapshot_id()?.to_owned(),
