@@ -3,6 +3,28 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Service;
+
+/// The CloudTrail event that adds grantees to each AWS service's share list
+/// (EC2 API Reference: ModifySnapshotAttribute, ModifyImageAttribute; RDS API
+/// Reference: ModifyDBSnapshotAttribute, ModifyDBClusterSnapshotAttribute).
+const GRANT_EVENTS: &[(Service, &str)] = &[
+    (Service::Ebs, "ModifySnapshotAttribute"),
+    (Service::Rds, "ModifyDBSnapshotAttribute"),
+    (Service::RdsCluster, "ModifyDBClusterSnapshotAttribute"),
+    (Service::Ami, "ModifyImageAttribute"),
+];
+
+/// The event that grants access to `service`'s snapshots, if AWS has one.
+pub fn grant_event(service: Service) -> Option<&'static str> {
+    GRANT_EVENTS.iter().find(|(s, _)| *s == service).map(|(_, name)| *name)
+}
+
+/// The service whose share list the event `name` grants on.
+pub fn granted_service(name: &str) -> Option<Service> {
+    GRANT_EVENTS.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+}
+
 /// One caller, as CloudTrail records it (`userIdentity`, `sourceIPAddress`,
 /// `userAgent`, `eventTime`, `eventID`: "CloudTrail record contents",
 /// AWS CloudTrail User Guide).

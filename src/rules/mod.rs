@@ -107,6 +107,17 @@ impl Context<'_> {
         self.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))).collect()
     }
 
+    /// This scan reports `grantee` removed from the snapshot: the previous
+    /// scan saw the grant, so it did not come and go unseen.
+    pub fn removal_seen(&self, scope: &Scope, snapshot_id: &str, grantee: &Grantee) -> bool {
+        self.changes.iter().any(|c| {
+            c.kind == ChangeKind::ShareRemoved
+                && &c.scope == scope
+                && c.snapshot_id == snapshot_id
+                && c.grantee.as_ref() == Some(grantee)
+        })
+    }
+
     /// Who made this scan's change to a snapshot, where the audit log says.
     pub fn actor_of(&self, scope: &Scope, snapshot_id: &str) -> Option<&crate::model::Actor> {
         let index = self.actors.get_or_init(|| {

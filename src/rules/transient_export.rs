@@ -4,7 +4,7 @@
 //! held the URL meanwhile could download the disk (T1537).
 
 use super::{Context, Kind, Rule, raise};
-use crate::model::{ChangeKind, Finding, Grantee, Provider, Severity};
+use crate::model::{Finding, Grantee, Provider, Severity};
 
 pub struct TransientExport;
 
@@ -45,13 +45,7 @@ impl Rule for TransientExport {
                 continue;
             }
             let live = now.is_some_and(|s| s.grantees.contains(&Grantee::SasExport));
-            let seen_before = ctx.changes.iter().any(|c| {
-                c.kind == ChangeKind::ShareRemoved
-                    && &c.scope == scope
-                    && c.snapshot_id == *id
-                    && c.grantee == Some(Grantee::SasExport)
-            });
-            if live || seen_before {
+            if live || ctx.removal_seen(scope, id, &Grantee::SasExport) {
                 continue;
             }
             let who = e.actor.principal.as_deref().unwrap_or("an unknown caller");

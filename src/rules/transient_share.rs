@@ -6,20 +6,9 @@
 //! (T1537).
 
 use super::{Context, Kind, Rule, raise};
-use crate::model::{ChangeKind, Finding, Grantee, Provider, Scope, Service, Severity};
+use crate::model::{Finding, Grantee, Provider, Scope, Severity, granted_service};
 
 pub struct TransientShare;
-
-/// The service whose share list an event name modifies.
-fn service_of(event_name: &str) -> Option<Service> {
-    match event_name {
-        "ModifySnapshotAttribute" => Some(Service::Ebs),
-        "ModifyDBSnapshotAttribute" => Some(Service::Rds),
-        "ModifyDBClusterSnapshotAttribute" => Some(Service::RdsCluster),
-        "ModifyImageAttribute" => Some(Service::Ami),
-        _ => None,
-    }
-}
 
 impl Rule for TransientShare {
     fn id(&self) -> &'static str {
@@ -41,7 +30,7 @@ impl Rule for TransientShare {
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         for e in ctx.events.iter().filter(|e| !e.added.is_empty()) {
-            let Some(service) = service_of(&e.actor.event_name) else { continue };
+            let Some(service) = granted_service(&e.actor.event_name) else { continue };
             let scope =
                 Scope { provider: Provider::Aws, service, account: e.account.clone(), region: e.region.clone() };
             // Judged only where the scope listed completely this scan.
@@ -57,13 +46,7 @@ impl Rule for TransientShare {
                     continue;
                 }
                 let still_shared = now(id).is_some_and(|s| s.grantees.contains(&grantee));
-                let seen_before = ctx.changes.iter().any(|c| {
-                    c.kind == ChangeKind::ShareRemoved
-                        && c.scope == scope
-                        && c.snapshot_id == *id
-                        && c.grantee.as_ref() == Some(&grantee)
-                });
-                if still_shared || seen_before {
+                if still_shared || ctx.removal_seen(&scope, id, &grantee) {
                     continue;
                 }
                 let who = e.actor.principal.as_deref().unwrap_or("an unknown caller");

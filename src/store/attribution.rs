@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, Service};
+use crate::model::{Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, Service, grant_event};
 
 /// The CloudTrail event names that make a `kind` of change to a `service`'s
 /// snapshots ("Logging Amazon EC2 / Amazon RDS API calls with AWS CloudTrail").
@@ -50,10 +50,9 @@ pub fn needs(
 ) -> BTreeMap<(String, String), BTreeSet<&'static str>> {
     let mut out: BTreeMap<(String, String), BTreeSet<&'static str>> = BTreeMap::new();
     for c in coverage.iter().filter(|c| c.scope.provider == Provider::Aws && c.is_complete()) {
-        if established.contains(&c.scope) {
-            // The event that adds grantees (a reset only removes them).
-            let names = event_names(c.scope.service, ChangeKind::ShareAdded).iter().take(1);
-            out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default().extend(names);
+        // The event that adds grantees (a reset only removes them).
+        if let (true, Some(name)) = (established.contains(&c.scope), grant_event(c.scope.service)) {
+            out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default().insert(name);
         }
     }
     for c in changes.iter().filter(|c| c.scope.provider == Provider::Aws) {
