@@ -47,6 +47,17 @@ macro_rules! str_enum {
 }
 
 str_enum!(Provider { Aws => "aws", Azure => "azure" });
+
+impl Provider {
+    /// What a scope's `account` is, in words: an AWS account, an Azure
+    /// subscription.
+    pub fn account_noun(self) -> &'static str {
+        match self {
+            Provider::Aws => "account",
+            Provider::Azure => "subscription",
+        }
+    }
+}
 str_enum!(Service {
     Ebs => "ebs",
     Rds => "rds",

@@ -40,7 +40,7 @@ impl Rule for ScopeMissing {
         groups
             .into_iter()
             .map(|((provider, account, reason), scopes)| {
-                let what = if provider == Provider::Azure { "subscription" } else { "account" };
+                let what = provider.account_noun();
                 let regions: Vec<&str> = {
                     let mut r: Vec<&str> = scopes.iter().map(|s| s.region.as_str()).collect();
                     r.dedup();

@@ -26,10 +26,7 @@ pub fn mark_missing(baseline: &Baseline, collected: &mut Collected) {
     let mut vanished = Vec::new();
     for scope in baseline.established.iter().filter(|s| !attempted.contains(s)) {
         let Some(reason) = collected.reach.iter().find_map(|r| r.vanished(scope)) else { continue };
-        let what = match scope.provider {
-            crate::model::Provider::Aws => "account",
-            crate::model::Provider::Azure => "subscription",
-        };
+        let what = scope.provider.account_noun();
         let message = format!(
             "{what} {} {}: its snapshots were not scanned, their last known state stands",
             scope.account,
