@@ -530,22 +530,22 @@ async fn handle(
         let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
         return Ok(xml(status, state.regions_for(&account, &text, all)));
     }
-    if action == "DescribeSnapshots"
-        && status.is_success()
-        && let Some(size) = faults.page_size
-    {
-        let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-        return Ok(xml(status, state.maybe_truncate(page(&text, "snapshotSet", offset, size))));
-    }
+    // EC2 pages its listings with `nextToken`; moto serves one page.
+    let listed_set = match action.as_str() {
+        "DescribeSnapshots" => Some("snapshotSet"),
+        "DescribeImages" => Some("imagesSet"),
+        _ => None,
+    };
+    let text = match (listed_set, faults.page_size) {
+        (Some(set), Some(size)) if status.is_success() => {
+            let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+            page(&text, set, offset, size)
+        }
+        _ => text,
+    };
+    // Only snapshot listings are cut (`truncate_next`).
     if action == "DescribeSnapshots" {
         return Ok(xml(status, state.maybe_truncate(text)));
-    }
-    if action == "DescribeImages"
-        && status.is_success()
-        && let Some(size) = faults.page_size
-    {
-        let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-        return Ok(xml(status, page(&text, "imagesSet", offset, size)));
     }
     Ok(xml(status, text))
 }
