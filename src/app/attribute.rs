@@ -3,8 +3,6 @@
 //! then the analysis runs again with their events. A log that cannot be read
 //! is a warning on its coverage rows, never a failed scan.
 
-use std::collections::BTreeSet;
-
 use super::analyse::{Analysis, analyse};
 use crate::collect;
 use crate::log;
@@ -47,25 +45,10 @@ pub(super) async fn read(
         }
     }
     if let Some(activity) = &logs.activity {
-        // Subscriptions that changed, and every one listed again: an export
-        // granted and ended between two scans is only in the log.
-        let mut changed: BTreeSet<String> = analysis
-            .changes
-            .iter()
-            .filter(|c| c.scope.provider == Provider::Azure)
-            .map(|c| c.scope.account.clone())
-            .collect();
-        changed.extend(
-            analysis
-                .collected
-                .coverage
-                .iter()
-                .filter(|c| c.scope.provider == Provider::Azure && c.is_complete())
-                .filter(|c| baseline.established.contains(&c.scope))
-                .map(|c| c.scope.account.clone()),
-        );
-        if !changed.is_empty() {
-            let (events, unread) = activity.lookup(&changed, since).await;
+        let subscriptions =
+            attribution::subscriptions_to_read(&analysis.changes, &analysis.collected.coverage, &baseline.established);
+        if !subscriptions.is_empty() {
+            let (events, unread) = activity.lookup(&subscriptions, since).await;
             read.events.extend(events);
             read.unread.extend(unread.into_iter().map(|(s, why)| (Provider::Azure, s, "*".to_owned(), why)));
         }

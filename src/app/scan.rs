@@ -1,5 +1,6 @@
 //! `scan`: lock -> collect -> analyse (pure) -> who made the changes (AWS
-//! CloudTrail, then analyse again with them) -> save -> deliver -> exit code.
+//! CloudTrail, the Azure Activity Log; `attribute.rs`, then analyse again with
+//! them) -> save -> deliver -> exit code.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;

@@ -64,6 +64,22 @@ pub fn needs(
     out
 }
 
+/// The Azure subscriptions whose Activity Log to read: those that changed,
+/// and every one listed again (an export granted and ended between two
+/// scans is only in the log).
+pub fn subscriptions_to_read(
+    changes: &[Change],
+    coverage: &[Coverage],
+    established: &BTreeSet<Scope>,
+) -> BTreeSet<String> {
+    let changed = changes.iter().filter(|c| c.scope.provider == Provider::Azure).map(|c| &c.scope.account);
+    let listed_again = coverage
+        .iter()
+        .filter(|c| c.scope.provider == Provider::Azure && c.is_complete() && established.contains(&c.scope))
+        .map(|c| &c.scope.account);
+    changed.chain(listed_again).cloned().collect()
+}
+
 /// Give each change the actor of its latest matching event.
 pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
     for c in changes.iter_mut() {
