@@ -1,6 +1,6 @@
 //! A region's block public access setting (EBS snapshots, AMIs), read like
 //! the listings: paced, and throttling outlasted past the SDK's attempts
-//! ([`outlasting`]), so a storm does not turn a state into `unknown`.
+//! ([`outlasting`](super::retry::outlasting)), so a storm does not turn a state into `unknown`.
 //! `unknown` is left for endpoints that cannot say (older partitions,
 //! emulators: a server error or a denial): the setting only qualifies
 //! findings, so it never fails the scan, and the diff carries the last known

@@ -1,5 +1,5 @@
 //! The paged listing loop every AWS collector shares: each page is paced as
-//! its action, retried past the SDK's own attempts ([`outlasting`]), counted
+//! its action, retried past the SDK's own attempts ([`outlasting`](super::retry::outlasting)), counted
 //! for progress and mapped by the collector's typed mapper, until the
 //! service returns no next token (an empty token also ends the listing).
 
