@@ -41,11 +41,13 @@ impl Rule for ScopeMissing {
             .into_iter()
             .map(|((provider, account, reason), scopes)| {
                 let what = provider.account_noun();
-                let regions: Vec<&str> = {
-                    let mut r: Vec<&str> = scopes.iter().map(|s| s.region.as_str()).collect();
-                    r.dedup();
-                    r
-                };
+                // Scopes sort by service first: a region recurs per service.
+                let regions: Vec<&str> = scopes
+                    .iter()
+                    .map(|s| s.region.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 let subject = match reason {
                     MissingReason::RegionDisabled => format!("{what} {account}: regions {}", regions.join(", ")),
                     _ => format!("{what} {account}"),
@@ -108,5 +110,22 @@ mod tests {
             ]
         );
         assert!(f[0].message.contains("no longer an active account of the organization"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn each_disabled_region_is_named_once_whatever_the_services() {
+        let mut fx = Fixture::default();
+        let off =
+            |service, region| Coverage::missing(scope("3", service, region), MissingReason::RegionDisabled, "off");
+        // Sorted as scopes are: by service, then region.
+        fx.coverage = vec![
+            off(Service::Ebs, "ap-east-1"),
+            off(Service::Ebs, "me-south-1"),
+            off(Service::Rds, "ap-east-1"),
+            off(Service::Rds, "me-south-1"),
+        ];
+        let f = ScopeMissing.evaluate(&fx.ctx());
+        assert_eq!(f[0].subject, "account 3: regions ap-east-1, me-south-1");
+        assert_eq!(f[0].related.len(), 4);
     }
 }
