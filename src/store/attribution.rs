@@ -3,7 +3,7 @@
 //! event of a name that makes its kind of change, in its account and region,
 //! naming its snapshot (or image); a finding about a change takes its actor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, Service, grant_event};
 
@@ -82,15 +82,29 @@ pub fn subscriptions_to_read(
 
 /// Give each change the actor of its latest matching event.
 pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
+    // Indexed once by (account, resource): a burst of changes must not scan
+    // every event for each. Settings changes name no resource: by account.
+    let mut by_resource: HashMap<(&str, &str), Vec<&AuditEvent>> = HashMap::new();
+    let mut by_account: HashMap<&str, Vec<&AuditEvent>> = HashMap::new();
+    for e in events {
+        for r in &e.resources {
+            by_resource.entry((e.account.as_str(), r.as_str())).or_default().push(e);
+        }
+        by_account.entry(e.account.as_str()).or_default().push(e);
+    }
     for c in changes.iter_mut() {
         let names = event_names(c.scope.service, c.kind);
-        let setting = c.kind == ChangeKind::BlockPublicAccessChanged;
-        c.actor = events
-            .iter()
+        let candidates = if c.kind == ChangeKind::BlockPublicAccessChanged {
+            by_account.get(c.scope.account.as_str())
+        } else {
+            by_resource.get(&(c.scope.account.as_str(), c.snapshot_id.as_str()))
+        };
+        c.actor = candidates
+            .into_iter()
+            .flatten()
             // Azure's Activity Log names no location: its events say `*`.
-            .filter(|e| e.account == c.scope.account && (e.region == c.scope.region || e.region == "*"))
+            .filter(|e| e.region == c.scope.region || e.region == "*")
             .filter(|e| names.contains(&e.actor.event_name.as_str()))
-            .filter(|e| setting || e.resources.contains(&c.snapshot_id))
             .max_by(|a, b| a.actor.event_time.cmp(&b.actor.event_time))
             .map(|e| e.actor.clone());
     }
