@@ -48,6 +48,7 @@ pub fn analyse(
         organization_id: collected.organization_id.as_deref(),
         events: &collected.events,
         actors: Default::default(),
+        listed: Default::default(),
     });
     let mut findings = findings;
     attribution::attach_to_findings(&mut findings, &changes);

@@ -62,6 +62,8 @@ pub struct Context<'a> {
     pub events: &'a [crate::model::AuditEvent],
     /// Who made each change, by scope and snapshot, built on first use.
     pub actors: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a crate::model::Actor>>,
+    /// The listed snapshots by scope and id, built on first use.
+    pub listed: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a Snapshot>>,
 }
 
 impl Context<'_> {
@@ -105,6 +107,17 @@ impl Context<'_> {
             .map(|c| (&c.scope, c.snapshot_id.as_str()))
             .collect();
         self.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))).collect()
+    }
+
+    /// The snapshot `snapshot_id` as listed in `scope` this scan.
+    pub fn listed(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
+        let index = self.listed.get_or_init(|| self.snapshots.iter().map(|s| ((&s.scope, s.id.as_str()), s)).collect());
+        index.get(&(scope, snapshot_id)).copied()
+    }
+
+    /// The snapshot as listed now or, deleted since, as last known.
+    pub fn listed_or_known(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
+        self.listed(scope, snapshot_id).or_else(|| self.previous.previous(scope, snapshot_id))
     }
 
     /// This scan reports `grantee` removed from the snapshot: the previous
@@ -396,6 +409,7 @@ pub(crate) mod test_support {
                 organization_id: self.organization_id.as_deref(),
                 events: &self.events,
                 actors: Default::default(),
+                listed: Default::default(),
             }
         }
     }

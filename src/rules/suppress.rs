@@ -2,20 +2,13 @@
 //! they stay in the baseline and in `--show-suppressed` output, and never
 //! alert or fail a scan.
 
-use std::collections::HashMap;
-
 use super::Context;
-use crate::model::{Finding, Scope, Snapshot, Status};
+use crate::model::{Finding, Status};
 
 pub fn apply(ctx: &Context<'_>, findings: &mut [Finding]) {
-    let current: HashMap<(&Scope, &str), &Snapshot> =
-        ctx.snapshots.iter().map(|s| ((&s.scope, s.id.as_str()), s)).collect();
     for f in findings.iter_mut() {
         // A deleted snapshot is found in the previous state.
-        let snapshot = f
-            .snapshot_id
-            .as_deref()
-            .and_then(|id| current.get(&(&f.scope, id)).copied().or_else(|| ctx.previous.previous(&f.scope, id)));
+        let snapshot = f.snapshot_id.as_deref().and_then(|id| ctx.listed_or_known(&f.scope, id));
         if let Some(reason) = ctx.expected(&f.rule, &f.scope, snapshot) {
             f.status = Status::Suppressed;
             f.suppressed_by = Some(reason);

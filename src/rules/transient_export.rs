@@ -31,15 +31,18 @@ impl Rule for TransientExport {
         let mut findings = Vec::new();
         for e in ctx.events.iter().filter(|e| e.actor.event_name.eq_ignore_ascii_case(GRANT)) {
             let Some(id) = e.resources.first() else { continue };
-            // The event names no location: the snapshot's own scope, now or
-            // in the baseline.
-            let now = ctx.snapshots.iter().find(|s| s.scope.provider == Provider::Azure && s.id == *id);
-            let before = || {
-                ctx.previous.snapshots.iter().find_map(|(scope, snaps)| {
-                    (scope.provider == Provider::Azure && scope.account == e.account).then(|| snaps.get(id)).flatten()
-                })
+            // The event names no location: the snapshot's own scope, one of
+            // its subscription's listed locations, now or in the baseline.
+            let locations = || {
+                ctx.coverage
+                    .iter()
+                    .map(|c| &c.scope)
+                    .filter(|s| s.provider == Provider::Azure && s.account == e.account)
             };
-            let Some(snapshot) = now.or_else(before) else { continue };
+            let now = locations().find_map(|scope| ctx.listed(scope, id));
+            let Some(snapshot) = now.or_else(|| locations().find_map(|scope| ctx.previous.previous(scope, id))) else {
+                continue;
+            };
             let scope = &snapshot.scope;
             if !ctx.coverage_of(scope).is_some_and(|c| c.is_complete()) {
                 continue;

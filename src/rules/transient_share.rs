@@ -37,15 +37,13 @@ impl Rule for TransientShare {
             if !ctx.coverage_of(&scope).is_some_and(|c| c.is_complete()) {
                 continue;
             }
-            let now = |id: &str| ctx.snapshots.iter().find(|s| s.scope == scope && s.id == id);
-            let known = |id: &str| now(id).is_some() || ctx.previous.previous(&scope, id).is_some();
-            let Some(id) = e.resources.iter().find(|r| known(r)) else { continue };
+            let Some(id) = e.resources.iter().find(|r| ctx.listed_or_known(&scope, r).is_some()) else { continue };
             for label in &e.added {
                 let grantee = Grantee::decode(label);
                 if grantee.is_account(&scope.account) || ctx.trusts(&scope.account, &grantee) {
                     continue;
                 }
-                let still_shared = now(id).is_some_and(|s| s.grantees.contains(&grantee));
+                let still_shared = ctx.listed(&scope, id).is_some_and(|s| s.grantees.contains(&grantee));
                 if still_shared || ctx.removal_seen(&scope, id, &grantee) {
                     continue;
                 }
