@@ -2,7 +2,7 @@
 //! created and used from any network (`networkAccessPolicy: AllowAll` and
 //! public network access not disabled), so one leaked grant is enough.
 
-use super::{Context, Kind, Rule, raise_on};
+use super::{Context, Kind, Meta, Rule, raise_on};
 use crate::model::{
     AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Finding, Grantee, Severity, Snapshot,
 };
@@ -10,20 +10,8 @@ use crate::model::{
 pub struct AzureNetworkExposure;
 
 impl Rule for AzureNetworkExposure {
-    fn id(&self) -> &'static str {
-        "azure-network-exposure"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Medium
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "azure-network-exposure", kind: Kind::State, severity: Severity::Medium, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

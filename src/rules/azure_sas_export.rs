@@ -1,26 +1,14 @@
 //! `azure-sas-export`: an Azure snapshot has a live export (SAS) URL, so
 //! whoever holds the URL can download the whole disk image.
 
-use super::{Context, Kind, Rule, raise_on};
+use super::{Context, Kind, Meta, Rule, raise_on};
 use crate::model::{Finding, Grantee, Severity};
 
 pub struct AzureSasExport;
 
 impl Rule for AzureSasExport {
-    fn id(&self) -> &'static str {
-        "azure-sas-export"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "azure-sas-export", kind: Kind::State, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

@@ -5,7 +5,7 @@
 //! (with `block-all-sharing` AWS treats them as private: "Block public
 //! access for snapshots", Amazon EBS User Guide).
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{ChangeKind, Finding, Scope, Service, Severity};
 
 /// Which setting a scope's state is: images have their own (AMIs: only
@@ -26,20 +26,8 @@ fn strength(state: &str) -> u8 {
 }
 
 impl Rule for BlockPublicAccessWeakened {
-    fn id(&self) -> &'static str {
-        "block-public-access-weakened"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "block-public-access-weakened", kind: Kind::Event, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Block, Context, Kind, Rule, RuleSettings, raise};
+use super::{Block, Context, Kind, Meta, Rule, RuleSettings, raise};
 use crate::model::{Finding, Scope, Severity, Snapshot};
 
 pub struct BulkCreation;
@@ -31,20 +31,8 @@ impl RuleSettings for Settings {
 }
 
 impl Rule for BulkCreation {
-    fn id(&self) -> &'static str {
-        "bulk-creation"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Medium
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1578.001"]
+    fn meta(&self) -> Meta {
+        Meta { id: "bulk-creation", kind: Kind::Event, severity: Severity::Medium, mitre: &["T1578.001"] }
     }
 
     fn quiet_for_backup_tooling(&self) -> bool {

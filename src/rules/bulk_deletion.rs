@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Block, Context, Kind, Rule, RuleSettings, raise};
+use super::{Block, Context, Kind, Meta, Rule, RuleSettings, raise};
 use crate::model::{ChangeKind, Finding, Scope, Severity};
 
 pub struct BulkDeletion;
@@ -23,20 +23,8 @@ impl RuleSettings for Settings {
 }
 
 impl Rule for BulkDeletion {
-    fn id(&self) -> &'static str {
-        "bulk-deletion"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1485", "T1490"]
+    fn meta(&self) -> Meta {
+        Meta { id: "bulk-deletion", kind: Kind::Event, severity: Severity::High, mitre: &["T1485", "T1490"] }
     }
 
     fn quiet_for_backup_tooling(&self) -> bool {

@@ -2,26 +2,14 @@
 //! `scope-missing`; a region not enabled holds nothing), so its snapshots are judged on
 //! their last known state and nothing in it is reported deleted.
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{CoverageStatus, Finding, Severity};
 
 pub struct CoverageGap;
 
 impl Rule for CoverageGap {
-    fn id(&self) -> &'static str {
-        "coverage-gap"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Medium
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &[]
+    fn meta(&self) -> Meta {
+        Meta { id: "coverage-gap", kind: Kind::State, severity: Severity::Medium, mitre: &[] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {

@@ -1,26 +1,14 @@
 //! `external-share`: restorable by an account that is neither the owner,
 //! trusted, nor (by default) in the organization.
 
-use super::{Context, Kind, Rule, raise_on};
+use super::{Context, Kind, Meta, Rule, raise_on};
 use crate::model::{Finding, Grantee, Severity};
 
 pub struct ExternalShare;
 
 impl Rule for ExternalShare {
-    fn id(&self) -> &'static str {
-        "external-share"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "external-share", kind: Kind::State, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

@@ -177,14 +177,31 @@ pub enum Kind {
     Event,
 }
 
-pub trait Rule: Sync {
+/// What a rule is, as `snapaudit rules` lists it: one literal per rule.
+pub struct Meta {
     /// The rule id used in output and policies, e.g. `public-share`.
-    fn id(&self) -> &'static str;
-    fn kind(&self) -> Kind;
+    pub id: &'static str,
+    pub kind: Kind,
     /// The severity the policy's `severity` setting replaces.
-    fn severity(&self) -> Severity;
+    pub severity: Severity,
     /// MITRE ATT&CK technique ids.
-    fn mitre(&self) -> &'static [&'static str];
+    pub mitre: &'static [&'static str],
+}
+
+pub trait Rule: Sync {
+    fn meta(&self) -> Meta;
+    fn id(&self) -> &'static str {
+        self.meta().id
+    }
+    fn kind(&self) -> Kind {
+        self.meta().kind
+    }
+    fn severity(&self) -> Severity {
+        self.meta().severity
+    }
+    fn mitre(&self) -> &'static [&'static str] {
+        self.meta().mitre
+    }
     /// Stays quiet for known backup tooling (`quiet_backup_tooling`):
     /// routine creation and retention, never shares.
     fn quiet_for_backup_tooling(&self) -> bool {

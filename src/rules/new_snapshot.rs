@@ -1,25 +1,13 @@
 //! `new-snapshot`: a snapshot first seen since the scope's previous scan.
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{ChangeKind, Finding, Severity};
 
 pub struct NewSnapshot;
 
 impl Rule for NewSnapshot {
-    fn id(&self) -> &'static str {
-        "new-snapshot"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1578.001"]
+    fn meta(&self) -> Meta {
+        Meta { id: "new-snapshot", kind: Kind::Event, severity: Severity::Info, mitre: &["T1578.001"] }
     }
 
     fn quiet_for_backup_tooling(&self) -> bool {

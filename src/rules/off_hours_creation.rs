@@ -5,7 +5,7 @@ use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use super::{Block, Context, Kind, Rule, RuleSettings, raise_on};
+use super::{Block, Context, Kind, Meta, Rule, RuleSettings, raise_on};
 use crate::model::{Finding, Severity};
 
 pub struct OffHoursCreation;
@@ -99,20 +99,8 @@ impl Day {
 }
 
 impl Rule for OffHoursCreation {
-    fn id(&self) -> &'static str {
-        "off-hours-creation"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Low
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1578.001"]
+    fn meta(&self) -> Meta {
+        Meta { id: "off-hours-creation", kind: Kind::Event, severity: Severity::Low, mitre: &["T1578.001"] }
     }
 
     fn quiet_for_backup_tooling(&self) -> bool {

@@ -1,25 +1,13 @@
 //! `public-share`: anyone may restore the snapshot.
 
-use super::{Context, Kind, Rule, raise_on};
+use super::{Context, Kind, Meta, Rule, raise_on};
 use crate::model::{Finding, Severity};
 
 pub struct PublicShare;
 
 impl Rule for PublicShare {
-    fn id(&self) -> &'static str {
-        "public-share"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Critical
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "public-share", kind: Kind::State, severity: Severity::Critical, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

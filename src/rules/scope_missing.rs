@@ -7,27 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{Finding, MissingReason, Provider, Scope, Severity};
 
 pub struct ScopeMissing;
 
 impl Rule for ScopeMissing {
-    fn id(&self) -> &'static str {
-        "scope-missing"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    /// An account that left the organization; the other reasons are medium.
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1666"]
+    fn meta(&self) -> Meta {
+        // An account that left the organization; the other reasons are medium.
+        Meta { id: "scope-missing", kind: Kind::State, severity: Severity::High, mitre: &["T1666"] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {

@@ -1,26 +1,14 @@
 //! `share-added`: a grantee appeared since the previous scan, on an existing
 //! snapshot or on one first seen already shared. Trusted grantees are info.
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{ChangeKind, Finding, Grantee, Severity};
 
 pub struct ShareAdded;
 
 impl Rule for ShareAdded {
-    fn id(&self) -> &'static str {
-        "share-added"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537", "T1578.001"]
+    fn meta(&self) -> Meta {
+        Meta { id: "share-added", kind: Kind::Event, severity: Severity::High, mitre: &["T1537", "T1578.001"] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {

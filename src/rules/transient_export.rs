@@ -3,7 +3,7 @@
 //! lasts; the Activity Log keeps the `beginGetAccess` that granted it. Whoever
 //! held the URL meanwhile could download the disk (T1537).
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{Finding, Grantee, Provider, Severity};
 
 pub struct TransientExport;
@@ -11,20 +11,8 @@ pub struct TransientExport;
 const GRANT: &str = "Microsoft.Compute/snapshots/beginGetAccess/action";
 
 impl Rule for TransientExport {
-    fn id(&self) -> &'static str {
-        "transient-export"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "transient-export", kind: Kind::Event, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {

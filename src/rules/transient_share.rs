@@ -5,26 +5,14 @@
 //! see it either (no `share-removed` change): shared, copied, unshared
 //! (T1537).
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{Finding, Grantee, Provider, Scope, Severity, granted_service};
 
 pub struct TransientShare;
 
 impl Rule for TransientShare {
-    fn id(&self) -> &'static str {
-        "transient-share"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Event
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "transient-share", kind: Kind::Event, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {

@@ -1,26 +1,14 @@
 //! `unencrypted-share`: shared or public and not encrypted, so whoever may
 //! restore it needs no key grant as well.
 
-use super::{Context, Kind, Rule, raise_on};
+use super::{Context, Kind, Meta, Rule, raise_on};
 use crate::model::{Finding, Grantee, Severity};
 
 pub struct UnencryptedShare;
 
 impl Rule for UnencryptedShare {
-    fn id(&self) -> &'static str {
-        "unencrypted-share"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::High
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &["T1537"]
+    fn meta(&self) -> Meta {
+        Meta { id: "unencrypted-share", kind: Kind::State, severity: Severity::High, mitre: &["T1537"] }
     }
 
     fn judges_exposure(&self) -> bool {

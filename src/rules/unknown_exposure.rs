@@ -3,26 +3,14 @@
 //! outlasted every retry). Their last known shares are carried forward, so a
 //! new public share there would go unseen: that is a gap, not a clean scan.
 
-use super::{Context, Kind, Rule, raise};
+use super::{Context, Kind, Meta, Rule, raise};
 use crate::model::{Finding, Severity};
 
 pub struct UnknownExposure;
 
 impl Rule for UnknownExposure {
-    fn id(&self) -> &'static str {
-        "unknown-exposure"
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::State
-    }
-
-    fn severity(&self) -> Severity {
-        Severity::Medium
-    }
-
-    fn mitre(&self) -> &'static [&'static str] {
-        &[]
+    fn meta(&self) -> Meta {
+        Meta { id: "unknown-exposure", kind: Kind::State, severity: Severity::Medium, mitre: &[] }
     }
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
