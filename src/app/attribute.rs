@@ -10,11 +10,6 @@ use crate::model::{AuditEvent, Baseline, Finding, Provider};
 use crate::rules::Policy;
 use crate::store::attribution;
 
-/// CloudTrail delivers an event within about 5 minutes, typically ("CloudTrail
-/// concepts"), and sometimes later: each lookup reaches this far before the
-/// previous scan.
-const EVENT_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
-
 /// The clients a scan used, kept to read the audit logs after its diff.
 pub(super) struct AuditLogs {
     pub cloudtrail: Option<collect::aws::Attributor>,
@@ -35,7 +30,7 @@ pub(super) async fn read(
     previous: jiff::Timestamp,
 ) -> Read {
     let mut read = Read { events: Vec::new(), unread: Vec::new() };
-    let Ok(since) = previous.checked_sub(EVENT_OVERLAP) else { return read };
+    let Ok(since) = previous.checked_sub(collect::AUDIT_LOG_OVERLAP) else { return read };
     if let Some(cloudtrail) = &logs.cloudtrail {
         let needs = attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established);
         if !needs.is_empty() {
@@ -75,7 +70,8 @@ pub(super) fn reanalyse(
         for c in collected.coverage.iter_mut().filter(|c| {
             c.scope.provider == provider && c.scope.account == account && (region == "*" || c.scope.region == region)
         }) {
-            c.attribution = Some(why.clone());
+            // A listing that fell back to a full sweep already says why.
+            c.attribution.get_or_insert_with(|| why.clone());
         }
     }
     analyse(baseline, previous_findings, collected, policy, now)

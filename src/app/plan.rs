@@ -57,7 +57,12 @@ impl ScanPlan {
             azure::credential::select_sources(args.azure_credential, args.azure_endpoint.is_some(), env)?;
         }
         let webhook = webhook_url(&args, &policy)?;
-        let aws = scan_aws.then(|| aws_options(&args));
+        let aws = scan_aws.then(|| {
+            let mut options = aws_options(&args);
+            options.verification.mode = policy.verification;
+            options.verification.every = policy.full_verification_every;
+            options
+        });
         let azure = args.azure.then(|| AzureOptions {
             subscriptions: distinct(args.subscriptions.clone()),
             endpoint: args.azure_endpoint.clone(),

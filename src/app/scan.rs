@@ -30,10 +30,14 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let mut plan = ScanPlan::from_args(args)?;
     let _lock = lock_database(&plan.db, plan.wait)?;
     let mut store = Store::open(&plan.db)?;
-    let baseline = store.baseline()?;
+    let baseline = Arc::new(store.baseline()?);
     let previous_findings = store.previous_findings()?;
     if let Some(azure) = &mut plan.azure {
         azure.known_locations = baseline.locations(Provider::Azure);
+    }
+    if let Some(aws) = &mut plan.aws {
+        aws.verification.prior = Some(baseline.clone());
+        aws.verification.now = Some(scan_time);
     }
 
     let api_calls = ApiCalls::default();

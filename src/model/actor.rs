@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Service;
+use super::{ChangeKind, Service};
 
 /// The CloudTrail event that adds grantees to each AWS service's share list
 /// (EC2 API Reference: ModifySnapshotAttribute, ModifyImageAttribute; RDS API
@@ -23,6 +23,38 @@ pub fn grant_event(service: Service) -> Option<&'static str> {
 /// The service whose share list the event `name` grants on.
 pub fn granted_service(name: &str) -> Option<Service> {
     GRANT_EVENTS.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+}
+
+/// The CloudTrail event names that make a `kind` of change to a `service`'s
+/// snapshots ("Logging Amazon EC2 / Amazon RDS API calls with AWS CloudTrail").
+pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str] {
+    use ChangeKind::*;
+    match (service, kind) {
+        (Service::Ebs, Added) => &["CreateSnapshot", "CreateSnapshots", "CopySnapshot"],
+        (Service::Ebs, Deleted) => &["DeleteSnapshot"],
+        (Service::Ebs, ShareAdded | ShareRemoved) => &["ModifySnapshotAttribute", "ResetSnapshotAttribute"],
+        (Service::Ebs, BlockPublicAccessChanged) => {
+            &["EnableSnapshotBlockPublicAccess", "DisableSnapshotBlockPublicAccess"]
+        }
+        (Service::Rds, Added) => &["CreateDBSnapshot", "CopyDBSnapshot"],
+        (Service::Rds, Deleted) => &["DeleteDBSnapshot"],
+        (Service::Rds, ShareAdded | ShareRemoved) => &["ModifyDBSnapshotAttribute"],
+        (Service::RdsCluster, Added) => &["CreateDBClusterSnapshot", "CopyDBClusterSnapshot"],
+        (Service::RdsCluster, Deleted) => &["DeleteDBClusterSnapshot"],
+        (Service::RdsCluster, ShareAdded | ShareRemoved) => &["ModifyDBClusterSnapshotAttribute"],
+        (Service::Ami, Added) => &["CreateImage", "RegisterImage", "CopyImage"],
+        (Service::Ami, Deleted) => &["DeregisterImage"],
+        (Service::Ami, ShareAdded | ShareRemoved) => &["ModifyImageAttribute", "ResetImageAttribute"],
+        (Service::Ami, BlockPublicAccessChanged) => &["EnableImageBlockPublicAccess", "DisableImageBlockPublicAccess"],
+        (Service::AzureSnapshot, Added | Modified) => &["Microsoft.Compute/snapshots/write"],
+        (Service::AzureSnapshot, Deleted) => &["Microsoft.Compute/snapshots/delete"],
+        (Service::AzureSnapshot, ShareAdded | ShareRemoved) => &[
+            "Microsoft.Compute/snapshots/beginGetAccess/action",
+            "Microsoft.Compute/snapshots/endGetAccess/action",
+            "Microsoft.Compute/snapshots/write",
+        ],
+        _ => &[],
+    }
 }
 
 /// One caller, as CloudTrail records it (`userIdentity`, `sourceIPAddress`,

@@ -11,13 +11,13 @@ mod history;
 mod snapshot;
 mod state;
 
-pub use actor::{Actor, AuditEvent, grant_event, granted_service};
+pub use actor::{Actor, AuditEvent, event_names, grant_event, granted_service};
 pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
-    Grantee, MissingReason, Provider, Scope, Service, Snapshot,
+    Grantee, MissingReason, Provider, Scope, Service, Snapshot, Verification,
 };
-pub use state::{AccountReach, Baseline, Collected, Reach};
+pub use state::{AccountReach, Baseline, Collected, Reach, SharesRead};

@@ -71,6 +71,7 @@ str_enum!(CoverageStatus {
     NotEnabled => "not-enabled",
     Missing => "missing",
 });
+str_enum!(Verification { Full => "full", Incremental => "incremental" });
 str_enum!(MissingReason {
     LeftOrganization => "left-organization",
     NotVisible => "not-visible",
@@ -303,6 +304,20 @@ pub enum CoverageStatus {
     Missing,
 }
 
+/// How a scan checked a scope's share lists (policy `verification`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verification {
+    /// Every snapshot's share list, every scan.
+    #[default]
+    Full,
+    /// Only those of snapshots that are new, had a share event since the
+    /// previous scan (CloudTrail), disagree with the public listing, or are
+    /// due for their periodic re-read (`full_verification_every`); the
+    /// others carry their last read list.
+    Incremental,
+}
+
 /// Why a scope the baseline knows could not be scanned any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -349,6 +364,19 @@ pub struct Coverage {
     /// unavailable): a warning, never a gap. `None` when read or not needed.
     #[serde(default)]
     pub attribution: Option<String>,
+    /// AWS: how this scan checked share lists: every one (`full`) or the
+    /// new, changed and oldest ones (`incremental`). `None` where the
+    /// listing itself carries who may use a snapshot (Azure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// With `verification`: when the scope's least recently read share
+    /// list was read (RFC 3339); this scan's start in a full sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_verified_at: Option<String>,
+    /// Incremental scans only: the snapshots whose share lists this scan
+    /// read (the store records when); the others carried theirs.
+    #[serde(skip)]
+    pub shares_read: Vec<String>,
 }
 
 impl Coverage {
@@ -365,19 +393,18 @@ impl Coverage {
             exposure_error: None,
             block_public_access: None,
             attribution: None,
+            verification: None,
+            oldest_verified_at: None,
+            shares_read: Vec::new(),
         }
     }
 
     pub fn failed(scope: Scope, code: impl Into<String>, message: impl Into<String>) -> Self {
         Coverage {
-            scope,
             status: CoverageStatus::Failed,
             error_code: Some(code.into()),
             error: Some(message.into()),
-            unknown_exposure: Vec::new(),
-            exposure_error: None,
-            block_public_access: None,
-            attribution: None,
+            ..Coverage::complete(scope)
         }
     }
 

@@ -85,6 +85,28 @@ pub struct Baseline {
     /// The last known (read, not `unknown`) EBS block public access state
     /// of each scope.
     pub block_public_access: BTreeMap<Scope, String>,
+    /// When each established scope was last listed and its share lists
+    /// last read: what an incremental scan re-reads.
+    pub shares_read: BTreeMap<Scope, SharesRead>,
+}
+
+/// When one scope's share lists were read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SharesRead {
+    /// The start of the scope's last complete listing: an incremental scan
+    /// looks up share events since then (less CloudTrail's delivery delay).
+    pub listed_at: Option<jiff::Timestamp>,
+    /// The start of its last complete scan that read every share list.
+    pub all_at: Option<jiff::Timestamp>,
+    /// Share lists read since by incremental scans.
+    pub each_at: std::collections::HashMap<String, jiff::Timestamp>,
+}
+
+impl SharesRead {
+    /// When `snapshot_id`'s share list was last read, if known.
+    pub fn of(&self, snapshot_id: &str) -> Option<jiff::Timestamp> {
+        self.each_at.get(snapshot_id).copied().max(self.all_at)
+    }
 }
 
 impl Baseline {

@@ -88,5 +88,7 @@ pub fn coverage(c: &Coverage) -> serde_json::Value {
         "exposure_error": c.exposure_error,
         "block_public_access": c.block_public_access,
         "attribution": c.attribution,
+        "verification": c.verification,
+        "oldest_verified_at": c.oldest_verified_at,
     })
 }

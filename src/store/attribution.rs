@@ -5,39 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::{Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, Service, grant_event};
-
-/// The CloudTrail event names that make a `kind` of change to a `service`'s
-/// snapshots ("Logging Amazon EC2 / Amazon RDS API calls with AWS CloudTrail").
-pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str] {
-    use ChangeKind::*;
-    match (service, kind) {
-        (Service::Ebs, Added) => &["CreateSnapshot", "CreateSnapshots", "CopySnapshot"],
-        (Service::Ebs, Deleted) => &["DeleteSnapshot"],
-        (Service::Ebs, ShareAdded | ShareRemoved) => &["ModifySnapshotAttribute", "ResetSnapshotAttribute"],
-        (Service::Ebs, BlockPublicAccessChanged) => {
-            &["EnableSnapshotBlockPublicAccess", "DisableSnapshotBlockPublicAccess"]
-        }
-        (Service::Rds, Added) => &["CreateDBSnapshot", "CopyDBSnapshot"],
-        (Service::Rds, Deleted) => &["DeleteDBSnapshot"],
-        (Service::Rds, ShareAdded | ShareRemoved) => &["ModifyDBSnapshotAttribute"],
-        (Service::RdsCluster, Added) => &["CreateDBClusterSnapshot", "CopyDBClusterSnapshot"],
-        (Service::RdsCluster, Deleted) => &["DeleteDBClusterSnapshot"],
-        (Service::RdsCluster, ShareAdded | ShareRemoved) => &["ModifyDBClusterSnapshotAttribute"],
-        (Service::Ami, Added) => &["CreateImage", "RegisterImage", "CopyImage"],
-        (Service::Ami, Deleted) => &["DeregisterImage"],
-        (Service::Ami, ShareAdded | ShareRemoved) => &["ModifyImageAttribute", "ResetImageAttribute"],
-        (Service::Ami, BlockPublicAccessChanged) => &["EnableImageBlockPublicAccess", "DisableImageBlockPublicAccess"],
-        (Service::AzureSnapshot, Added | Modified) => &["Microsoft.Compute/snapshots/write"],
-        (Service::AzureSnapshot, Deleted) => &["Microsoft.Compute/snapshots/delete"],
-        (Service::AzureSnapshot, ShareAdded | ShareRemoved) => &[
-            "Microsoft.Compute/snapshots/beginGetAccess/action",
-            "Microsoft.Compute/snapshots/endGetAccess/action",
-            "Microsoft.Compute/snapshots/write",
-        ],
-        _ => &[],
-    }
-}
+use crate::model::{
+    Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, event_names, grant_event,
+};
 
 /// The event names to look up per (account, region): those that make each
 /// AWS change, and in every scope listed again (complete, with a baseline)
@@ -130,7 +100,7 @@ pub fn attach_to_findings(findings: &mut [Finding], changes: &[Change]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Grantee;
+    use crate::model::{Grantee, Service};
 
     fn scope() -> Scope {
         Scope { provider: Provider::Aws, service: Service::Ebs, account: "1".into(), region: "eu-west-1".into() }

@@ -56,12 +56,51 @@ impl Store {
             let state: String = row.get(4).map_err(|e| self.err(e))?;
             baseline.block_public_access.insert(self.scope_from_row(row)?, state);
         }
+        self.read_share_times(&mut baseline)?;
         // A retired scope (`snapaudit forget`) is no baseline: its last listing
         // is neither diffed against nor reported missing.
         let established = &baseline.established;
         baseline.snapshots.retain(|scope, _| established.contains(scope));
         baseline.block_public_access.retain(|scope, _| established.contains(scope));
+        baseline.shares_read.retain(|scope, _| established.contains(scope));
         Ok(baseline)
+    }
+
+    /// When each scope was last listed completely and its share lists read:
+    /// by full sweeps (coverage rows; NULL predates incremental scans and
+    /// was a full sweep) and by incremental scans (`share_reads`).
+    fn read_share_times(&self, baseline: &mut Baseline) -> Result<(), StoreError> {
+        let time = |s: Option<String>| s.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.provider, c.service, c.account, c.region, max(s.started_at),
+                        max(CASE WHEN coalesce(c.verification, 'full') = 'full' THEN s.started_at END)
+                 FROM coverage c JOIN scans s ON s.id = c.scan_id
+                 WHERE c.status = 'complete'
+                 GROUP BY c.provider, c.service, c.account, c.region",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let scope = self.scope_from_row(row)?;
+            let read = baseline.shares_read.entry(scope).or_default();
+            read.listed_at = time(row.get(4).map_err(|e| self.err(e))?);
+            read.all_at = time(row.get(5).map_err(|e| self.err(e))?);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT provider, service, account, region, snapshot_id, read_at FROM share_reads")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let scope = self.scope_from_row(row)?;
+            let id: String = row.get(4).map_err(|e| self.err(e))?;
+            if let Some(at) = time(row.get(5).map_err(|e| self.err(e))?) {
+                baseline.shares_read.entry(scope).or_default().each_at.insert(id, at);
+            }
+        }
+        Ok(())
     }
 
     /// The most recent scans, newest first.

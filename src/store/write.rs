@@ -61,8 +61,9 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
         let s = &cov.scope;
         tx.execute(
             "INSERT INTO coverage (scan_id, provider, service, account, region, status, error_code, error,
-                                   unknown_exposure, block_public_access, baseline)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   unknown_exposure, block_public_access, baseline, verification,
+                                   oldest_verified_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 scan_id,
                 s.provider.as_str(),
@@ -74,7 +75,9 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
                 cov.error,
                 serde_json::to_string(&cov.unknown_exposure).unwrap_or_else(|_| "[]".into()),
                 cov.block_public_access,
-                cov.is_complete() && !rec.baseline.established.contains(s)
+                cov.is_complete() && !rec.baseline.established.contains(s),
+                cov.verification.map(|v| v.as_str()),
+                cov.oldest_verified_at
             ],
         )?;
         // A failed scope keeps its last known versions open: nothing ends.
@@ -90,6 +93,7 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             }
             let current = by_scope.remove(s).unwrap_or_default();
             write_versions(tx, scan_id, s, &current, rec.baseline.snapshots.get(s))?;
+            write_share_reads(tx, cov, &current, &rec.started_at)?;
         }
     }
 
@@ -146,6 +150,63 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
         stmt.execute(params![scan_id, action, *count as i64])?;
     }
     Ok(scan_id)
+}
+
+/// When share lists were read: a full sweep read them all (its coverage row
+/// says so, and the per-snapshot rows of the scope are cleared); an
+/// incremental scan records the ones it read. Rows of snapshots no longer
+/// listed go.
+fn write_share_reads(
+    tx: &Transaction<'_>,
+    cov: &crate::model::Coverage,
+    current: &[&Snapshot],
+    started_at: &str,
+) -> rusqlite::Result<()> {
+    let s = &cov.scope;
+    let scope = params![s.provider.as_str(), s.service.as_str(), s.account, s.region];
+    match cov.verification {
+        Some(crate::model::Verification::Incremental) => {
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO share_reads (provider, service, account, region, snapshot_id, read_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (provider, service, account, region, snapshot_id) DO UPDATE SET read_at = ?6",
+            )?;
+            for id in &cov.shares_read {
+                upsert.execute(params![
+                    s.provider.as_str(),
+                    s.service.as_str(),
+                    s.account,
+                    s.region,
+                    id,
+                    started_at
+                ])?;
+            }
+            let listed: std::collections::HashSet<&str> = current.iter().map(|s| s.id.as_str()).collect();
+            let mut stmt = tx.prepare_cached(
+                "SELECT snapshot_id FROM share_reads WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4",
+            )?;
+            let gone: Vec<String> = stmt
+                .query_map(scope, |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|id| !listed.contains(id.as_str()))
+                .collect();
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM share_reads
+                 WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4 AND snapshot_id = ?5",
+            )?;
+            for id in gone {
+                delete.execute(params![s.provider.as_str(), s.service.as_str(), s.account, s.region, id])?;
+            }
+        }
+        _ => {
+            tx.prepare_cached(
+                "DELETE FROM share_reads WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4",
+            )?
+            .execute(scope)?;
+        }
+    }
+    Ok(())
 }
 
 fn actor_json(actor: Option<&crate::model::Actor>) -> Option<String> {

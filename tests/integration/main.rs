@@ -20,3 +20,4 @@ mod reports;
 mod scale;
 mod scheduled;
 mod secrets;
+mod verification;

@@ -8,6 +8,7 @@ use aws_sdk_ec2::types::{ImageAttributeName, PermissionGroup};
 use super::block_public_access;
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
+use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, Scope, Service, Snapshot};
 
@@ -30,29 +31,50 @@ impl AwsCollector for Images {
         Box::pin(async move {
             let scope = ctx.scope(Service::Ami);
             // `Owners=self`: the account's own images, not those shared with it
-            // or public ones (EC2 API Reference, DescribeImages `Owner`).
-            let send = |token: Option<String>| {
-                ctx.ec2.describe_images().owners("self").max_results(PAGE_SIZE).set_next_token(token).send()
+            // or public ones (EC2 API Reference, DescribeImages `Owner`);
+            // `public` lists only the public ones (`ExecutableUsers` `all`).
+            let send = |public: bool, token: Option<String>| {
+                ctx.ec2
+                    .describe_images()
+                    .owners("self")
+                    .set_executable_users(public.then(|| vec!["all".to_owned()]))
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(token)
+                    .send()
             };
-            let map = |page: &DescribeImagesOutput| Page {
-                snapshots: page
-                    .images()
-                    .iter()
-                    .filter(|i| i.owner_id().is_none_or(|o| o == ctx.account))
-                    .filter_map(|i| to_snapshot(&scope, i))
-                    .collect(),
-                listed: page.images().len(),
-                next: page.next_token().map(str::to_owned),
+            let map = |counted: bool| {
+                let scope = &scope;
+                move |page: &DescribeImagesOutput| Page {
+                    snapshots: page
+                        .images()
+                        .iter()
+                        .filter(|i| i.owner_id().is_none_or(|o| o == ctx.account))
+                        .filter_map(|i| to_snapshot(scope, i))
+                        .collect(),
+                    listed: if counted { page.images().len() } else { 0 },
+                    next: page.next_token().map(str::to_owned),
+                }
             };
-            let mut images = list_all(ctx, Meter::Ec2("DescribeImages"), "DescribeImages", send, map).await?;
-            let unread = fill_grantees(ctx, &mut images, |_| true, self).await;
+            let listing = Meter::Ec2("DescribeImages");
+            let mut images = list_all(ctx, listing, "DescribeImages", |t| send(false, t), map(true)).await?;
+            let public = || async {
+                let listed = list_all(ctx, listing, "DescribeImages", |t| send(true, t), map(false)).await?;
+                Ok(listed.into_iter().map(|s| s.id).collect())
+            };
+            let selection = verify::select(ctx, Service::Ami, &mut images, Some(public)).await;
+            let unread = fill_grantees(ctx, &mut images, |s| selection.must_read(s), self).await;
             let state = block_public_access::read(ctx, "GetImageBlockPublicAccessState", |few_retries| async move {
                 let out =
                     ctx.ec2.get_image_block_public_access_state().customize().config_override(few_retries).send().await;
                 out.map(|o| o.image_block_public_access_state().map(str::to_owned))
             })
             .await;
-            Ok(ScopeListing { snapshots: images, unread, block_public_access: Some(state) })
+            Ok(ScopeListing {
+                snapshots: images,
+                unread,
+                block_public_access: Some(state),
+                verification: Some(selection),
+            })
         })
     }
 }

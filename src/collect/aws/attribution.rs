@@ -1,13 +1,14 @@
 //! Who made the changes a scan found: CloudTrail event history
-//! (`LookupEvents`: management events of the last 90 days, no trail needed),
-//! read after the diff for just the accounts, regions and event names that
-//! changed, so a scan without changes costs no call. Paced at CloudTrail's
-//! 2 lookups per second per account and region. A lookup that fails is a
-//! warning on the coverage, never a failed scan: the changes stand, with no
-//! actor.
+//! (`LookupEvents`: management events of the last 90 days, no trail needed).
+//! Read for the accounts, regions and event names that can name a change,
+//! paced at CloudTrail's 2 lookups per second per account and region. An
+//! incremental scan reads the share events while it lists (`verify.rs`);
+//! the lookups after the diff reuse them ([`Trail`]). A lookup that fails is
+//! a warning on the coverage, never a failed scan: the changes stand, with
+//! no actor.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use futures_util::StreamExt;
@@ -25,57 +26,48 @@ pub const PERMISSIONS: &[&str] = &["cloudtrail:LookupEvents"];
 /// CloudTrail's largest page ("LookupEvents", `MaxResults`: 1-50).
 const PAGE_SIZE: i32 = 50;
 
-/// The sessions a scan used, kept for the lookups after its diff.
-pub struct Attributor {
-    pub(super) sessions: BTreeMap<String, Session>,
-    pub(super) pacer: Arc<Pacer>,
-    /// (Account, region) places looked up at once, as many as the scan
-    /// lists at once: each has its own CloudTrail quota, so an organization's
-    /// lookups run side by side (a rescan costs about 1.5 s per place).
-    pub(super) concurrency: usize,
+/// (account, region, event name).
+type Place = (String, String, &'static str);
+
+/// One scan's CloudTrail lookups: each (account, region, event name) is read
+/// once, by whoever asks first (an incremental listing, or the attribution
+/// after the diff), and kept, failures included, for the others.
+pub struct Trail {
+    pacer: Arc<Pacer>,
+    read: Mutex<HashMap<Place, (jiff::Timestamp, Result<Arc<Vec<AuditEvent>>, ScopeError>)>>,
 }
 
-/// What the lookups found, and where they could not read.
-#[derive(Debug, Default)]
-pub struct Lookup {
-    pub events: Vec<AuditEvent>,
-    /// (account, region, why) for each place whose events could not be read.
-    pub unread: Vec<(String, String, String)>,
-}
+impl Trail {
+    pub(super) fn new(pacer: Arc<Pacer>) -> Trail {
+        Trail { pacer, read: Mutex::new(HashMap::new()) }
+    }
 
-impl Attributor {
-    /// Events named in `needs` (per account and region) since `since`.
-    pub async fn lookup(
+    /// The events named `name` in an account and region since `since`.
+    pub async fn events(
         &self,
-        needs: &BTreeMap<(String, String), BTreeSet<&'static str>>,
+        client: &aws_sdk_cloudtrail::Client,
+        account: &str,
+        region: &str,
+        name: &'static str,
         since: jiff::Timestamp,
-    ) -> Lookup {
-        let places: Vec<Result<Vec<AuditEvent>, (String, String, String)>> = futures_util::stream::iter(needs)
-            .map(|((account, region), names)| async move {
-                let Some(session) = self.sessions.get(account) else {
-                    return Err((account.clone(), region.clone(), "no session for the account".to_owned()));
-                };
-                let client = session.cloudtrail(region);
-                let mut events = Vec::new();
-                for name in names {
-                    match self.events_named(&client, account, region, name, since).await {
-                        Ok(found) => events.extend(found),
-                        Err(e) => return Err((account.clone(), region.clone(), why_unread(&e))),
-                    }
-                }
-                Ok(events)
-            })
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
-        let mut lookup = Lookup::default();
-        for place in places {
-            match place {
-                Ok(events) => lookup.events.extend(events),
-                Err(unread) => lookup.unread.push(unread),
-            }
+    ) -> Result<Vec<AuditEvent>, ScopeError> {
+        let place = (account.to_owned(), region.to_owned(), name);
+        let known = self.read.lock().unwrap_or_else(|p| p.into_inner()).get(&place).cloned();
+        // A reading from as early or earlier answers; an error stands for the scan.
+        if let Some((from, result)) = known
+            && (from <= since || result.is_err())
+        {
+            return result.map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.actor.event_time.parse::<jiff::Timestamp>().map_or(true, |t| t >= since))
+                    .cloned()
+                    .collect()
+            });
         }
-        lookup
+        let result = self.events_named(client, account, region, name, since).await.map(Arc::new);
+        self.read.lock().unwrap_or_else(|p| p.into_inner()).insert(place, (since, result.clone()));
+        result.map(|events| events.as_ref().clone())
     }
 
     async fn events_named(
@@ -122,6 +114,60 @@ impl Attributor {
     }
 }
 
+/// The sessions a scan used, kept for the lookups after its diff.
+pub struct Attributor {
+    pub(super) sessions: BTreeMap<String, Session>,
+    pub(super) trail: Arc<Trail>,
+    /// (Account, region) places looked up at once, as many as the scan
+    /// lists at once: each has its own CloudTrail quota, so an organization's
+    /// lookups run side by side (a rescan costs about 1.5 s per place).
+    pub(super) concurrency: usize,
+}
+
+/// What the lookups found, and where they could not read.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub events: Vec<AuditEvent>,
+    /// (account, region, why) for each place whose events could not be read.
+    pub unread: Vec<(String, String, String)>,
+}
+
+impl Attributor {
+    /// Events named in `needs` (per account and region) since `since`.
+    pub async fn lookup(
+        &self,
+        needs: &BTreeMap<(String, String), BTreeSet<&'static str>>,
+        since: jiff::Timestamp,
+    ) -> Lookup {
+        let places: Vec<Result<Vec<AuditEvent>, (String, String, String)>> = futures_util::stream::iter(needs)
+            .map(|((account, region), names)| async move {
+                let Some(session) = self.sessions.get(account) else {
+                    return Err((account.clone(), region.clone(), "no session for the account".to_owned()));
+                };
+                let client = session.cloudtrail(region);
+                let mut events = Vec::new();
+                for name in names {
+                    match self.trail.events(&client, account, region, name, since).await {
+                        Ok(found) => events.extend(found),
+                        Err(e) => return Err((account.clone(), region.clone(), why_unread(&e))),
+                    }
+                }
+                Ok(events)
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut lookup = Lookup::default();
+        for place in places {
+            match place {
+                Ok(events) => lookup.events.extend(events),
+                Err(unread) => lookup.unread.push(unread),
+            }
+        }
+        lookup
+    }
+}
+
 /// Two SDK attempts per round: an endpoint without CloudTrail (an
 /// emulator) answers 5xx, and attribution must not hold the scan up.
 fn few_retries() -> aws_sdk_cloudtrail::config::Builder {
@@ -129,7 +175,7 @@ fn few_retries() -> aws_sdk_cloudtrail::config::Builder {
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
 }
 
-fn why_unread(e: &ScopeError) -> String {
+pub(super) fn why_unread(e: &ScopeError) -> String {
     let denied = e.code.contains("AccessDenied") || e.code.contains("Unauthorized");
     if denied {
         format!("denied ({}): grant cloudtrail:LookupEvents to name who made each change", e.code)

@@ -9,6 +9,7 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
 use super::block_public_access;
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
+use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
@@ -31,22 +32,34 @@ impl AwsCollector for EbsSnapshots {
             let scope = ctx.scope(Service::Ebs);
             // `OwnerIds=self` alone also matches snapshots shared *to* us on some
             // endpoints; the owner-id filter pins the listing to the account itself.
-            let send = |token: Option<String>| {
+            // `public` lists only the public ones (EC2 API Reference,
+            // DescribeSnapshots: `RestorableByUserIds` `all`).
+            let send = |public: bool, token: Option<String>| {
                 ctx.ec2
                     .describe_snapshots()
                     .owner_ids("self")
                     .filters(Filter::builder().name("owner-id").values(&ctx.account).build())
+                    .set_restorable_by_user_ids(public.then(|| vec!["all".to_owned()]))
                     .max_results(PAGE_SIZE)
                     .set_next_token(token)
                     .send()
             };
-            let map = |page: &DescribeSnapshotsOutput| Page {
-                snapshots: page.snapshots().iter().filter_map(|s| to_snapshot(&scope, s)).collect(),
-                listed: page.snapshots().len(),
-                next: page.next_token().map(str::to_owned),
+            let map = |counted: bool| {
+                let scope = &scope;
+                move |page: &DescribeSnapshotsOutput| Page {
+                    snapshots: page.snapshots().iter().filter_map(|s| to_snapshot(scope, s)).collect(),
+                    listed: if counted { page.snapshots().len() } else { 0 },
+                    next: page.next_token().map(str::to_owned),
+                }
             };
-            let mut snapshots = list_all(ctx, Meter::Ec2("DescribeSnapshots"), "DescribeSnapshots", send, map).await?;
-            let unread = fill_grantees(ctx, &mut snapshots, |_| true, self).await;
+            let listing = Meter::Ec2("DescribeSnapshots");
+            let mut snapshots = list_all(ctx, listing, "DescribeSnapshots", |t| send(false, t), map(true)).await?;
+            let public = || async {
+                let listed = list_all(ctx, listing, "DescribeSnapshots", |t| send(true, t), map(false)).await?;
+                Ok(listed.into_iter().map(|s| s.id).collect())
+            };
+            let selection = verify::select(ctx, Service::Ebs, &mut snapshots, Some(public)).await;
+            let unread = fill_grantees(ctx, &mut snapshots, |s| selection.must_read(s), self).await;
             let state = block_public_access::read(ctx, "GetSnapshotBlockPublicAccessState", |few_retries| async move {
                 let out = ctx
                     .ec2
@@ -58,7 +71,7 @@ impl AwsCollector for EbsSnapshots {
                 out.map(|o| o.state().map(|s| s.as_str().to_owned()))
             })
             .await;
-            Ok(ScopeListing { snapshots, unread, block_public_access: Some(state) })
+            Ok(ScopeListing { snapshots, unread, block_public_access: Some(state), verification: Some(selection) })
         })
     }
 }

@@ -14,6 +14,7 @@ mod rds;
 mod retry;
 mod session;
 mod shares;
+mod verify;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +29,7 @@ pub use attribution::Attributor;
 pub use error::ScopeError;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use pace::{Meter, RateLimit};
+pub use verify::ShareVerification;
 
 /// A boxed future, so collectors can sit in one list of trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,10 +40,14 @@ pub struct RegionContext {
     pub region: String,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     /// Upper bound on per-snapshot calls in flight in this scope.
     pub max_concurrency: usize,
     pacer: Arc<pace::Pacer>,
     progress: Arc<Progress>,
+    /// The scan's CloudTrail lookups, shared with the attribution.
+    trail: Arc<attribution::Trail>,
+    verify: Arc<ShareVerification>,
 }
 
 impl RegionContext {
@@ -70,6 +76,8 @@ pub struct ScopeListing {
     /// The region's EBS snapshot (or image) block-public-access state, where
     /// it applies.
     pub block_public_access: Option<String>,
+    /// Which share lists were read (policy `verification`).
+    pub verification: Option<verify::Selection>,
 }
 
 /// One AWS snapshot service.
@@ -128,12 +136,14 @@ pub async fn collect(
 ) -> Result<(Collected, Attributor), CollectError> {
     let plan = accounts::plan(options, api_calls).await?;
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
+    let trail = Arc::new(attribution::Trail::new(pacer.clone()));
+    let verify = Arc::new(options.verification.clone());
     progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
 
     let pairs = plan.targets.iter().flat_map(|t| plan.regions.iter().map(move |r| (t, r)));
     let results: Vec<Vec<(Scope, Result<ScopeListing, ScopeError>)>> = futures_util::stream::iter(pairs)
         .map(|(target, region)| {
-            let (pacer, progress) = (pacer.clone(), progress.clone());
+            let (pacer, progress, trail, verify) = (pacer.clone(), progress.clone(), trail.clone(), verify.clone());
             async move {
                 let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
                 // Nothing to call where the account has not enabled the region.
@@ -154,9 +164,12 @@ pub async fn collect(
                     region: region.clone(),
                     ec2: session.ec2(region),
                     rds: session.rds(region),
+                    cloudtrail: session.cloudtrail(region),
                     max_concurrency: options.max_concurrency,
                     pacer,
                     progress: progress.clone(),
+                    trail,
+                    verify,
                 };
                 let ctx = &ctx;
                 futures_util::future::join_all(COLLECTORS.iter().map(|c| async move {
@@ -187,6 +200,9 @@ pub async fn collect(
                 coverage.unknown_exposure = listing.unread.ids;
                 coverage.exposure_error = listing.unread.reason;
                 coverage.block_public_access = listing.block_public_access;
+                if let Some(selection) = listing.verification {
+                    selection.record(&mut coverage, &listing.snapshots);
+                }
                 collected.snapshots.extend(listing.snapshots);
                 collected.coverage.push(coverage);
             }
@@ -198,5 +214,5 @@ pub async fn collect(
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
     let sessions = plan.targets.into_iter().filter_map(|t| Some((t.account, t.session.ok()?))).collect();
-    Ok((collected, Attributor { sessions, pacer, concurrency: options.max_concurrent_regions }))
+    Ok((collected, Attributor { sessions, trail, concurrency: options.max_concurrent_regions }))
 }

@@ -2,6 +2,7 @@
 //! and accounts, endpoint, pacing and concurrency.
 
 use super::pace::RateLimit;
+use super::verify::ShareVerification;
 
 /// Which regions to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,8 @@ pub struct AwsOptions {
     pub max_concurrency: usize,
     /// (account, region) pairs listed at once.
     pub max_concurrent_regions: usize,
+    /// Which share lists each scope reads (policy `verification`).
+    pub verification: ShareVerification,
 }
 
 impl Default for AwsOptions {
@@ -74,6 +77,7 @@ impl Default for AwsOptions {
             rds_rate: RateLimit::RDS,
             max_concurrency: 16,
             max_concurrent_regions: 32,
+            verification: ShareVerification::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use aws_smithy_types::date_time::Format;
 
 use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
+use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
 use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
@@ -34,14 +35,19 @@ fn restore_attribute<'a>(attributes: impl Iterator<Item = (Option<&'a str>, &'a 
     attributes.filter(|(name, _)| *name == Some("restore")).flat_map(|(_, values)| restore_grantees(values)).collect()
 }
 
-/// Share lists, then the scope's listing, for either RDS collector.
+/// Share lists, then the scope's listing, for either RDS collector. RDS
+/// has no listing of just the public snapshots: an incremental scan finds
+/// changed ones by their events.
 async fn finish(
     ctx: &RegionContext,
+    service: Service,
     mut snapshots: Vec<Snapshot>,
     reader: &dyn ReadShares,
 ) -> Result<ScopeListing, ScopeError> {
-    let unread = fill_grantees(ctx, &mut snapshots, shareable, reader).await;
-    Ok(ScopeListing { snapshots, unread, block_public_access: None })
+    let no_public_listing: Option<fn() -> std::future::Ready<_>> = None;
+    let selection = verify::select(ctx, service, &mut snapshots, no_public_listing).await;
+    let unread = fill_grantees(ctx, &mut snapshots, |s| shareable(s) && selection.must_read(s), reader).await;
+    Ok(ScopeListing { snapshots, unread, block_public_access: None, verification: Some(selection) })
 }
 
 pub struct RdsDbSnapshots;
@@ -64,7 +70,7 @@ impl AwsCollector for RdsDbSnapshots {
                 listed: page.db_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(ctx, list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?, self).await
+            finish(ctx, Service::Rds, list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?, self).await
         })
     }
 }
@@ -135,7 +141,13 @@ impl AwsCollector for RdsClusterSnapshots {
                 listed: page.db_cluster_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(ctx, list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?, self).await
+            finish(
+                ctx,
+                Service::RdsCluster,
+                list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?,
+                self,
+            )
+            .await
         })
     }
 }

@@ -19,6 +19,8 @@ pub struct PolicyFile {
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<String>,
     pub retention: Option<String>,
+    pub verification: Option<crate::model::Verification>,
+    pub full_verification_every: Option<String>,
     #[serde(default)]
     pub rules: std::collections::BTreeMap<String, Option<RuleFile>>,
     #[serde(default)]

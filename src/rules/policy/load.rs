@@ -27,6 +27,8 @@ pub(super) struct Layer {
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<SignedDuration>,
     pub retention: Option<SignedDuration>,
+    pub verification: Option<crate::model::Verification>,
+    pub full_verification_every: Option<SignedDuration>,
     /// Per rule: `enabled` / `severity`, and the rule's own keys.
     pub rules: Vec<(&'static str, RuleSwitch, Mapping)>,
     pub allow: Vec<AllowEntry>,
@@ -158,6 +160,11 @@ impl Validator<'_> {
             quiet_backup_tooling: file.quiet_backup_tooling,
             events_open_for: file.events_open_for.as_deref().and_then(|d| self.duration(d, "events_open_for")),
             retention: file.retention.as_deref().and_then(|d| self.duration(d, "retention")),
+            verification: file.verification,
+            full_verification_every: file
+                .full_verification_every
+                .as_deref()
+                .and_then(|d| self.duration(d, "full_verification_every")),
             ..Layer::default()
         };
         for (id, block) in file.rules {

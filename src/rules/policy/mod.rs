@@ -18,7 +18,7 @@ use serde_norway::Mapping;
 
 pub use super::settings::parse_duration;
 use super::{Block, Rule, RuleSettings};
-use crate::model::Severity;
+use crate::model::{Severity, Verification};
 pub use allow::AllowEntry;
 pub use error::{PolicyError, PolicyProblem};
 use load::{Layer, load_layer, parse_layer};
@@ -43,6 +43,11 @@ pub struct Policy {
     /// Scans older than this are pruned after each scan (`retention`);
     /// `None` keeps everything.
     pub retention: Option<SignedDuration>,
+    /// How an AWS scan checks share lists: every one (`full`), or the new,
+    /// changed and due ones (`incremental`, with CloudTrail).
+    pub verification: Verification,
+    /// Incremental scans re-read every share list at least this often.
+    pub full_verification_every: SignedDuration,
     /// `enabled` / `severity` per rule id, where a file stated them.
     pub switches: BTreeMap<&'static str, RuleSwitch>,
     /// Each rule's own settings as stated, merged key by key; the rule
@@ -81,6 +86,8 @@ impl Default for Policy {
             quiet_backup_tooling: true,
             events_open_for: SignedDuration::from_hours(7 * 24),
             retention: None,
+            verification: Verification::Full,
+            full_verification_every: SignedDuration::from_hours(24),
             switches: BTreeMap::new(),
             rule_settings: BTreeMap::new(),
             allow: Vec::new(),
@@ -150,6 +157,8 @@ impl Policy {
         if layer.retention.is_some() {
             self.retention = layer.retention;
         }
+        set(&mut self.verification, layer.verification);
+        set(&mut self.full_verification_every, layer.full_verification_every);
         for (rule, switch, settings) in layer.rules {
             let current = self.switches.entry(rule).or_default();
             current.enabled = switch.enabled.or(current.enabled);

@@ -119,6 +119,10 @@ pub struct ProxyState {
     /// The write calls forwarded, as CloudTrail records them (moto keeps no
     /// event history): `LookupEvents` is answered from these.
     trail: Mutex<Vec<TrailEvent>>,
+    /// EBS snapshots made public through the proxy: moto ignores
+    /// `RestorableByUserIds`, so the proxy answers `RestorableBy=all` from
+    /// these (changes must go through the proxy, as AWS sees every call).
+    public_snapshots: Mutex<BTreeSet<String>>,
 }
 
 /// Who sent a request: the account and region it was signed for, its
@@ -536,6 +540,13 @@ async fn handle(
         "DescribeImages" => Some("imagesSet"),
         _ => None,
     };
+    // moto ignores `RestorableByUserIds` (`RestorableBy.N` on the wire).
+    let restorable_by_all = form.split('&').any(|p| p.starts_with("RestorableBy.") && p.ends_with("=all"));
+    let text = if action == "DescribeSnapshots" && restorable_by_all && status.is_success() {
+        state.only_public(&text)
+    } else {
+        text
+    };
     let text = match (listed_set, faults.page_size) {
         (Some(set), Some(size)) if status.is_success() => {
             let offset = form_value(&form, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -593,7 +604,7 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 impl ProxyState {
     fn record(&self, name: &str, caller: Caller<'_>, form: &str, answer: &str) {
         let Caller { account, region, key, user_agent } = caller;
-        let request = form
+        let request: Vec<(String, String)> = form
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .filter(|(k, _)| *k != "Action" && *k != "Version")
@@ -603,6 +614,7 @@ impl ProxyState {
             .iter()
             .filter_map(|tag| element(answer, tag).map(|v| (tag.to_string(), v.to_owned())))
             .collect();
+        self.track_public(name, &request);
         let mut trail = self.trail.lock().unwrap();
         let id = format!("proxy-event-{}", trail.len() + 1);
         trail.push(TrailEvent {
@@ -668,6 +680,44 @@ impl ProxyState {
             answer["NextToken"] = serde_json::Value::String((offset + size).to_string());
         }
         answer
+    }
+
+    /// Keep [`ProxyState::public_snapshots`] as the forwarded calls leave it.
+    fn track_public(&self, name: &str, request: &[(String, String)]) {
+        let Some(id) = request.iter().find(|(k, _)| k == "SnapshotId").map(|(_, v)| v.clone()) else { return };
+        let mut public = self.public_snapshots.lock().unwrap();
+        match name {
+            "ModifySnapshotAttribute" => {
+                let shape = cloudtrail_parameters(name, request);
+                let names_all = |op: &str| {
+                    shape["createVolumePermission"][op]["items"]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|i| i["group"] == "all"))
+                };
+                if names_all("add") {
+                    public.insert(id);
+                } else if names_all("remove") {
+                    public.remove(&id);
+                }
+            }
+            "ResetSnapshotAttribute" | "DeleteSnapshot" => {
+                public.remove(&id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Only the items of a `DescribeSnapshots` answer made public through
+    /// the proxy.
+    fn only_public(&self, xml: &str) -> String {
+        let (open, close) = ("<snapshotSet>", "</snapshotSet>");
+        let (Some(start), Some(end)) = (xml.find(open), xml.rfind(close)) else { return xml.to_owned() };
+        let public = self.public_snapshots.lock().unwrap();
+        let kept: String = top_level_items(&xml[start + open.len()..end])
+            .into_iter()
+            .filter(|item| element(item, "snapshotId").is_some_and(|id| public.contains(id)))
+            .collect();
+        format!("{}{open}{kept}{close}{}", &xml[..start], &xml[end + close.len()..])
     }
 
     /// Events recorded so far (tests check what the scan could look up).
