@@ -7,6 +7,12 @@
 //! images, each with its own snapshot; or exactly SNAPAUDIT_BENCH_RDS_DB
 //! manual DB and SNAPAUDIT_BENCH_RDS_CLUSTER manual cluster snapshots, for
 //! the RDS-bound scenario).
+//!
+//! `SNAPAUDIT_BENCH_CHURN=0.005`: then a rescan with `verification:
+//! incremental` after that share of each region's EBS snapshots churned
+//! through the proxy (so through its CloudTrail): 40% new snapshots, 40%
+//! shares added, 20% shares removed. It reports the rescan's wall time and
+//! calls against the full sweep's floor, and every churned share it missed.
 
 #[path = "../tests/integration/common/mod.rs"]
 mod common;
@@ -123,10 +129,13 @@ fn main() {
 
     let moto = Moto::start();
     let rt = common::runtime();
+    let churn: f64 = std::env::var("SNAPAUDIT_BENCH_CHURN").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let seeding = Instant::now();
+    let mut ebs_ids: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     rt.block_on(async {
         for region in REGIONS {
-            common::seed_snapshots(&common::ec2(&moto.url, region), ebs_per_region, "bench").await;
+            let ids = common::seed_snapshots(&common::ec2(&moto.url, region), ebs_per_region, "bench").await;
+            ebs_ids.insert(region, ids);
             seed_rds(&common::rds(&moto.url, region), &rds_plan).await;
             seed_amis(&common::ec2(&moto.url, region), amis_per_region).await;
         }
@@ -144,7 +153,11 @@ fn main() {
         f.image_block_public_access = Some("unblocked".into());
     });
     let dir = TempDir::new();
+    let churned = (churn > 0.0).then(|| prepare_churn(&rt, &moto.url, &ebs_ids, churn, &dir));
     let mut args = vec!["scan", "--format", "jsonl", "--fail-on", "none"];
+    if churned.is_some() {
+        args.extend(["--policy", "policy.yaml"]);
+    }
     for region in REGIONS {
         args.extend(["--region", region]);
     }
@@ -246,4 +259,112 @@ fn main() {
     println!("  API calls (tool's count)          {}", summary["api_calls_total"]);
     println!("  peak RSS             {:.1} MiB", peak as f64 / 1024.0);
     assert_eq!(seen, expected, "snapshots missing");
+    if let Some(plan) = churned {
+        rescan_after_churn(&rt, &proxy, &dir, &args, plan, ebs_per_region);
+    }
+}
+
+/// The shares the churn changes: removed ones are shared before the first scan.
+struct Churn {
+    removed: Vec<(String, String)>,
+    added_to: Vec<(String, String)>,
+    new_per_region: usize,
+}
+
+const OUTSIDER: &str = "999999999999";
+
+/// Share the snapshots whose shares the churn will remove (at the emulator,
+/// before the first scan), and write the incremental policy.
+fn prepare_churn(
+    rt: &tokio::runtime::Runtime,
+    moto: &str,
+    ids: &BTreeMap<&str, Vec<String>>,
+    churn: f64,
+    dir: &TempDir,
+) -> Churn {
+    std::fs::write(dir.path().join("policy.yaml"), "version: 1\nverification: incremental\n").unwrap();
+    let per_region = ids.values().next().map_or(0, Vec::len);
+    let changes = ((per_region as f64) * churn).round() as usize;
+    let (removed, added) = (changes / 5, changes * 2 / 5);
+    let mut plan = Churn { removed: Vec::new(), added_to: Vec::new(), new_per_region: changes - removed - added };
+    rt.block_on(async {
+        for (region, ids) in ids {
+            let client = common::ec2(moto, region);
+            for id in &ids[..removed] {
+                common::share(&client, id, Some(OUTSIDER)).await;
+                plan.removed.push((region.to_string(), id.clone()));
+            }
+            // Half to an account, half public, far from the removed ones.
+            for id in &ids[ids.len() - added..] {
+                plan.added_to.push((region.to_string(), id.clone()));
+            }
+        }
+    });
+    plan
+}
+
+/// Churn through the proxy (its CloudTrail records it), rescan incrementally,
+/// and report against the full sweep's floor.
+fn rescan_after_churn(
+    rt: &tokio::runtime::Runtime,
+    proxy: &Proxy,
+    dir: &TempDir,
+    args: &[&str],
+    plan: Churn,
+    ebs_per_region: usize,
+) {
+    let mut expected: Vec<(String, String, String)> = Vec::new();
+    rt.block_on(async {
+        for region in REGIONS {
+            let client = common::ec2(&proxy.url, region);
+            for (i, (_, id)) in plan.added_to.iter().filter(|(r, _)| r == region).enumerate() {
+                let grantee = if i % 2 == 0 { Some(OUTSIDER) } else { None };
+                common::share(&client, id, grantee).await;
+                expected.push(("share-added".into(), id.clone(), grantee.unwrap_or("all").into()));
+            }
+            for (_, id) in plan.removed.iter().filter(|(r, _)| r == region) {
+                client
+                    .modify_snapshot_attribute()
+                    .snapshot_id(id)
+                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                    .operation_type(aws_sdk_ec2::types::OperationType::Remove)
+                    .user_ids(OUTSIDER)
+                    .send()
+                    .await
+                    .expect("unshare");
+                expected.push(("share-removed".into(), id.clone(), OUTSIDER.into()));
+            }
+            for id in common::seed_snapshots(&client, plan.new_per_region, "churn").await {
+                expected.push(("added".into(), id, String::new()));
+            }
+        }
+    });
+    proxy.state.reset_counts();
+    let started = Instant::now();
+    let out = command(dir.path(), Some(&proxy.url), args).output().expect("rescan");
+    let wall = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let found: std::collections::BTreeSet<(String, String, String)> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "change")
+        .map(|v| {
+            let text = |k: &str| v["data"][k].as_str().unwrap_or_default().to_owned();
+            (text("kind"), text("snapshot_id"), text("grantee"))
+        })
+        .collect();
+    let missed: Vec<_> = expected.iter().filter(|e| !found.contains(*e)).collect();
+    let per_region = ebs_per_region + plan.new_per_region;
+    let full_floor = ((per_region as f64) - BURST).max(0.0) / REFILL;
+    let attribute = proxy.state.count("DescribeSnapshotAttribute");
+    println!("incremental rescan after churn: {} changes over {} regions", expected.len(), REGIONS.len());
+    println!("  wall time            {wall:.1} s");
+    println!("  full sweep's floor   {full_floor:.1} s ({per_region} share lists per region at {REFILL}/s)");
+    println!("  wall / full floor    {:.3}", wall / full_floor.max(f64::EPSILON));
+    println!("  share lists read     {attribute} of {}", REGIONS.len() * per_region);
+    println!("  LookupEvents         {}", proxy.state.count("LookupEvents"));
+    println!("  API calls (proxy)    {}", proxy.state.requests());
+    println!("  throttled requests   {}", proxy.state.throttled());
+    println!("  churned shares missed {} of {}", missed.len(), expected.len());
+    assert!(missed.is_empty(), "missed: {missed:?}\n{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -35,6 +35,7 @@ impl Sink for Html {
                         (Some(reason), Status::Suppressed) => format!("{} (suppressed: {reason})", f.message),
                         _ => f.message.clone(),
                     },
+                    actor_cell(f.actor.as_ref()),
                 ]
             })
             .collect();
@@ -42,7 +43,7 @@ impl Sink for Html {
         body.push_str("<h2>Findings</h2>");
         body.push_str(&table(
             "findings",
-            &["Severity", "Status", "Rule", "Scope", "Subject", "Grantees", "Message"],
+            &["Severity", "Status", "Rule", "Scope", "Subject", "Grantees", "Message", "By"],
             &rows,
         ));
         let changes: Vec<Vec<String>> = report
@@ -54,7 +55,7 @@ impl Sink for Html {
                     format!("{} {} {}", c.scope.service, c.scope.account, c.scope.region),
                     c.snapshot_id.clone(),
                     c.details.clone(),
-                    c.actor.as_ref().and_then(|a| a.principal.clone()).unwrap_or_default(),
+                    actor_cell(c.actor.as_ref()),
                 ]
             })
             .collect();
@@ -62,6 +63,18 @@ impl Sink for Html {
         body.push_str(&table("changes", &["Change", "Scope", "Snapshot", "Details", "By"], &changes));
         out.write_all(page(&format!("snapaudit scan {}", s.scan_id), report.started_at, &summary, &body).as_bytes())
     }
+}
+
+/// Who did it, as the audit log named them (the caller, or the service
+/// that called for them); empty where no event matched.
+fn actor_cell(actor: Option<&crate::model::Actor>) -> String {
+    actor
+        .and_then(|a| match (&a.principal, &a.invoked_by) {
+            (Some(p), Some(by)) => Some(format!("{p} via {by}")),
+            (Some(p), None) => Some(p.clone()),
+            (None, by) => by.clone(),
+        })
+        .unwrap_or_default()
 }
 
 /// Text made safe for HTML element content and attribute values.

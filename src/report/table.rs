@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{ScanReport, Sink};
-use crate::model::{Finding, Provider, Severity, Status};
+use crate::model::{Coverage, Finding, Provider, Severity, Status, Verification};
 
 /// `colour`: severity in colour, for a terminal only (never in files, and
 /// not when `NO_COLOR` is set).
@@ -157,6 +157,15 @@ impl Sink for Table {
         }
         if s.baseline_scopes > 0 {
             writeln!(out, "{} scope(s) scanned for the first time: this scan is their baseline.", s.baseline_scopes)?;
+        }
+        let incremental: Vec<&Coverage> =
+            report.coverage.iter().filter(|c| c.verification == Some(Verification::Incremental)).collect();
+        if let Some(oldest) = incremental.iter().filter_map(|c| c.oldest_verified_at.as_deref()).min() {
+            writeln!(
+                out,
+                "Share lists read incrementally in {} scope(s) (new, changed and due ones); the oldest carried was read {oldest}.",
+                incremental.len()
+            )?;
         }
         Ok(())
     }

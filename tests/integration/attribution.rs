@@ -37,8 +37,11 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
         delete(&client, &ids[1]).await;
     });
     proxy.state.reset_counts();
-    let second = scan();
+    let second = snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--output", "scan.html"]);
     assert_eq!(second.code, 1, "{second:?}");
+    // The HTML report names the caller beside the finding and the change.
+    let html = std::fs::read_to_string(dir.path().join("scan.html")).unwrap();
+    assert!(html.matches(CALLER).count() >= 3, "external-share, share-added and the change: {html}");
     let shared = change(&second, "share-added", &ids[0]);
     assert_eq!(shared["actor"]["principal"], CALLER, "{shared}");
     assert_eq!(shared["actor"]["event_name"], "ModifySnapshotAttribute");

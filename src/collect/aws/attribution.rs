@@ -29,12 +29,15 @@ const PAGE_SIZE: i32 = 50;
 /// (account, region, event name).
 type Place = (String, String, &'static str);
 
+/// What one place's lookup read, and from when.
+type Reading = (jiff::Timestamp, Result<Arc<Vec<AuditEvent>>, ScopeError>);
+
 /// One scan's CloudTrail lookups: each (account, region, event name) is read
 /// once, by whoever asks first (an incremental listing, or the attribution
 /// after the diff), and kept, failures included, for the others.
 pub struct Trail {
     pacer: Arc<Pacer>,
-    read: Mutex<HashMap<Place, (jiff::Timestamp, Result<Arc<Vec<AuditEvent>>, ScopeError>)>>,
+    read: Mutex<HashMap<Place, Reading>>,
 }
 
 impl Trail {
