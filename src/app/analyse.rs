@@ -49,6 +49,7 @@ pub fn analyse(
         events: &collected.events,
         actors: Default::default(),
         listed: Default::default(),
+        transient: Default::default(),
     });
     let mut findings = findings;
     attribution::attach_to_findings(&mut findings, &changes);

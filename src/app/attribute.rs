@@ -27,12 +27,15 @@ pub(super) async fn read(
     logs: &AuditLogs,
     analysis: &Analysis,
     baseline: &Baseline,
+    policy: &Policy,
     previous: jiff::Timestamp,
 ) -> Read {
     let mut read = Read { events: Vec::new(), unread: Vec::new() };
     let Ok(since) = previous.checked_sub(collect::AUDIT_LOG_OVERLAP) else { return read };
     if let Some(cloudtrail) = &logs.cloudtrail {
-        let needs = attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established);
+        let transient = policy.is_enabled("transient-snapshot");
+        let needs =
+            attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established, transient);
         if !needs.is_empty() {
             let found = cloudtrail.lookup(&needs, since).await;
             read.events.extend(found.events);

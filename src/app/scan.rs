@@ -53,7 +53,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let previous_scan = store.history(1)?.into_iter().next().map(|s| s.started_at);
     let analysis = match previous_scan.and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
         Some(previous) => {
-            let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, previous));
+            let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, &plan.policy, previous));
             attribute::reanalyse(analysis, events, &baseline, &previous_findings, &plan.policy, scan_time)
         }
         None => analysis,

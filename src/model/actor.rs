@@ -15,6 +15,14 @@ const GRANT_EVENTS: &[(Service, &str)] = &[
     (Service::Ami, "ModifyImageAttribute"),
 ];
 
+/// The AWS service whose snapshots an event of `name` makes a `kind` of
+/// change to (e.g. `CreateDBSnapshot`: RDS, added).
+pub fn service_changed_by(name: &str, kind: ChangeKind) -> Option<Service> {
+    [Service::Ebs, Service::Rds, Service::RdsCluster, Service::Ami]
+        .into_iter()
+        .find(|service| event_names(*service, kind).contains(&name))
+}
+
 /// The event that grants access to `service`'s snapshots, if AWS has one.
 pub fn grant_event(service: Service) -> Option<&'static str> {
     GRANT_EVENTS.iter().find(|(s, _)| *s == service).map(|(_, name)| *name)
@@ -84,6 +92,11 @@ pub struct AuditEvent {
     pub account: String,
     pub region: String,
     pub resources: Vec<String>,
+    /// The snapshot or image ids the event is about: the values of its
+    /// id fields (`snapshotId`, `dBSnapshotIdentifier`, `imageId`, ...), in
+    /// its request or response. A creation names the new one, a deletion
+    /// the one deleted.
+    pub subjects: Vec<String>,
     /// Grantees a share-modifying event added (account ids, `all`, or
     /// organization / OU ARNs), from its request parameters.
     pub added: Vec<String>,

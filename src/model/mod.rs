@@ -11,7 +11,7 @@ mod history;
 mod snapshot;
 mod state;
 
-pub use actor::{Actor, AuditEvent, event_names, grant_event, granted_service};
+pub use actor::{Actor, AuditEvent, event_names, grant_event, granted_service, service_changed_by};
 pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Severity, Status};

@@ -2,6 +2,8 @@
 //! (by their creation time), per scope and, separately, per source volume,
 //! instance or disk. Fires when a burst gains a snapshot first seen in this
 //! scan, so a scope's first listing (its baseline) raises no burst.
+//! Snapshots created and deleted between two scans (`transient-snapshot`)
+//! count, dated by their creation event.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -45,13 +47,17 @@ impl Rule for BulkCreation {
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let settings: Settings = ctx.policy.settings_of(self);
-        let added: HashSet<(&Scope, &str)> = ctx.added().into_iter().map(|s| (&s.scope, s.id.as_str())).collect();
+        // Snapshots created and deleted since the previous scan count too:
+        // new, and dated by their creation event.
+        let transient = ctx.transient().iter().map(|t| &t.snapshot);
+        let added: HashSet<(&Scope, &str)> =
+            ctx.added().into_iter().chain(transient.clone()).map(|s| (&s.scope, s.id.as_str())).collect();
         if added.is_empty() {
             return Vec::new();
         }
         // Snapshots that count: dated, and not expected work.
         let mut by_scope: BTreeMap<&Scope, Vec<(Timestamp, &Snapshot)>> = BTreeMap::new();
-        for s in ctx.snapshots {
+        for s in ctx.snapshots.iter().chain(transient) {
             let Some(at) = s.created_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok()) else { continue };
             if ctx.expected(self.id(), &s.scope, Some(s)).is_none() {
                 by_scope.entry(&s.scope).or_default().push((at, s));

@@ -1,6 +1,8 @@
 //! `bulk-deletion`: more than `threshold` snapshots deleted since the
 //! previous scan in one scope (destroying backups before or after an
 //! attack). Only complete scopes yield deletions, so a fault never fires it.
+//! Snapshots created and deleted between two scans (`transient-snapshot`)
+//! count.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +45,12 @@ impl Rule for BulkDeletion {
             // are expected work and do not count.
             if ctx.expected(self.id(), &c.scope, before).is_none() {
                 deleted.entry(&c.scope).or_default().push(&c.snapshot_id);
+            }
+        }
+        // Snapshots created and deleted between two scans were deleted too.
+        for t in ctx.transient() {
+            if ctx.expected(self.id(), &t.snapshot.scope, Some(&t.snapshot)).is_none() {
+                deleted.entry(&t.snapshot.scope).or_default().push(&t.snapshot.id);
             }
         }
         let threshold = ctx.policy.settings_of::<Settings>(self).threshold;

@@ -27,6 +27,7 @@ mod share_added;
 mod suppress;
 mod transient_export;
 mod transient_share;
+mod transient_snapshot;
 mod unencrypted_share;
 mod unknown_exposure;
 
@@ -64,6 +65,19 @@ pub struct Context<'a> {
     pub actors: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a crate::model::Actor>>,
     /// The listed snapshots by scope and id, built on first use.
     pub listed: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a Snapshot>>,
+    /// Snapshots created and deleted between two scans, built on first use.
+    pub transient: std::sync::OnceLock<Vec<Transient>>,
+}
+
+/// A snapshot (or image) the audit log shows created and deleted since the
+/// previous scan, never listed: no scan could see it.
+#[derive(Debug, Clone)]
+pub struct Transient {
+    /// As far as the log tells: scope, id, and the creation time as its
+    /// `created_at`.
+    pub snapshot: Snapshot,
+    pub created: crate::model::Actor,
+    pub deleted: crate::model::Actor,
 }
 
 impl Context<'_> {
@@ -128,6 +142,67 @@ impl Context<'_> {
                 && &c.scope == scope
                 && c.snapshot_id == snapshot_id
                 && c.grantee.as_ref() == Some(grantee)
+        })
+    }
+
+    /// Snapshots the audit log shows created and deleted since the previous
+    /// scan in a scope listed completely now, neither listed nor known
+    /// before (AWS CloudTrail: `CreateSnapshot` / `DeleteSnapshot` and the
+    /// RDS and AMI equivalents).
+    pub fn transient(&self) -> &[Transient] {
+        self.transient.get_or_init(|| {
+            use crate::model::service_changed_by;
+            let mut created: HashMap<(Scope, &str), &crate::model::Actor> = HashMap::new();
+            let mut deleted: Vec<((Scope, &str), &crate::model::Actor)> = Vec::new();
+            for e in self.events {
+                let scope_for = |service| Scope {
+                    provider: crate::model::Provider::Aws,
+                    service,
+                    account: e.account.clone(),
+                    region: e.region.clone(),
+                };
+                let name = e.actor.event_name.as_str();
+                if let Some(service) = service_changed_by(name, ChangeKind::Added) {
+                    for id in &e.subjects {
+                        created.entry((scope_for(service), id.as_str())).or_insert(&e.actor);
+                    }
+                } else if let Some(service) = service_changed_by(name, ChangeKind::Deleted) {
+                    deleted.extend(e.subjects.iter().map(|id| ((scope_for(service), id.as_str()), &e.actor)));
+                }
+            }
+            let mut out: Vec<Transient> = Vec::new();
+            for (key, deleter) in deleted {
+                let Some(creator) = created.get(&key) else { continue };
+                let (scope, id) = key;
+                let unseen = self.coverage_of(&scope).is_some_and(Coverage::is_complete)
+                    && self.previous.established.contains(&scope)
+                    && self.listed_or_known(&scope, id).is_none();
+                if !unseen || out.iter().any(|t| t.snapshot.scope == scope && t.snapshot.id == id) {
+                    continue;
+                }
+                out.push(Transient {
+                    snapshot: Snapshot {
+                        scope,
+                        id: id.to_owned(),
+                        kind: None,
+                        source_id: None,
+                        created_at: Some(creator.event_time.clone()),
+                        size_gib: None,
+                        encrypted: false,
+                        kms_key_id: None,
+                        description: None,
+                        state: Some("deleted".to_owned()),
+                        tags: Default::default(),
+                        grantees: Vec::new(),
+                        grantees_known: false,
+                        attributes: Default::default(),
+                    },
+                    created: (*creator).clone(),
+                    deleted: deleter.clone(),
+                });
+            }
+            out.sort_by(|a, b| (&a.snapshot.scope, &a.snapshot.id).cmp(&(&b.snapshot.scope, &b.snapshot.id)));
+            out
         })
     }
 
@@ -226,6 +301,7 @@ pub const RULES: &[&dyn Rule] = &[
     &share_added::ShareAdded,
     &transient_share::TransientShare,
     &transient_export::TransientExport,
+    &transient_snapshot::TransientSnapshot,
     &unencrypted_share::UnencryptedShare,
     &block_public_access_weakened::BlockPublicAccessWeakened,
     &azure_sas_export::AzureSasExport,
@@ -427,6 +503,7 @@ pub(crate) mod test_support {
                 events: &self.events,
                 actors: Default::default(),
                 listed: Default::default(),
+                transient: Default::default(),
             }
         }
     }

@@ -68,6 +68,7 @@ mod tests {
             account: OWN.into(),
             region: "eu-west-1".into(),
             resources: vec![id.into()],
+            subjects: Vec::new(),
             added: vec![added.into()],
             actor: Actor {
                 principal: Some("arn:aws:iam::111111111111:user/mallory".into()),

@@ -12,17 +12,26 @@ use crate::model::{
 /// The event names to look up per (account, region): those that make each
 /// AWS change, and in every scope listed again (complete, with a baseline)
 /// its share-modifying events, the only trace of a share added and removed
-/// between two scans (`transient-share`).
+/// between two scans (`transient-share`), and with `transient_snapshots` its
+/// creation and deletion events, the only trace of a snapshot that came and
+/// went (`transient-snapshot`).
 pub fn needs(
     changes: &[Change],
     coverage: &[Coverage],
     established: &BTreeSet<Scope>,
+    transient_snapshots: bool,
 ) -> BTreeMap<(String, String), BTreeSet<&'static str>> {
     let mut out: BTreeMap<(String, String), BTreeSet<&'static str>> = BTreeMap::new();
-    for c in coverage.iter().filter(|c| c.scope.provider == Provider::Aws && c.is_complete()) {
+    let listed_again = coverage
+        .iter()
+        .filter(|c| c.scope.provider == Provider::Aws && c.is_complete() && established.contains(&c.scope));
+    for c in listed_again {
+        let names = out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default();
         // The event that adds grantees (a reset only removes them).
-        if let (true, Some(name)) = (established.contains(&c.scope), grant_event(c.scope.service)) {
-            out.entry((c.scope.account.clone(), c.scope.region.clone())).or_default().insert(name);
+        names.extend(grant_event(c.scope.service));
+        if transient_snapshots {
+            names.extend(event_names(c.scope.service, ChangeKind::Added));
+            names.extend(event_names(c.scope.service, ChangeKind::Deleted));
         }
     }
     for c in changes.iter().filter(|c| c.scope.provider == Provider::Aws) {
@@ -111,6 +120,7 @@ mod tests {
             account: "1".into(),
             region: "eu-west-1".into(),
             resources: vec![resource.into()],
+            subjects: Vec::new(),
             added: Vec::new(),
             actor: Actor {
                 principal: Some(who.into()),
@@ -149,11 +159,26 @@ mod tests {
         assert_eq!(changes[0].actor.as_ref().and_then(|a| a.principal.as_deref()), Some("late"));
         assert_eq!(changes[1].actor, None, "no event named it: null, never a guess");
 
-        let wanted = needs(&changes, &[], &BTreeSet::new());
+        let wanted = needs(&changes, &[], &BTreeSet::new(), true);
         let names: Vec<&str> = wanted[&("1".to_string(), "eu-west-1".to_string())].iter().copied().collect();
         assert_eq!(
             names,
             ["CopySnapshot", "CreateSnapshot", "CreateSnapshots", "ModifySnapshotAttribute", "ResetSnapshotAttribute"]
+        );
+        // A scope listed again: its grant event, and its creations and
+        // deletions when transient snapshots are looked for.
+        let listed = [Coverage::complete(scope())];
+        let established = BTreeSet::from([scope()]);
+        let names = |transient| -> Vec<&str> {
+            needs(&[], &listed, &established, transient)[&("1".to_string(), "eu-west-1".to_string())]
+                .iter()
+                .copied()
+                .collect()
+        };
+        assert_eq!(names(false), ["ModifySnapshotAttribute"]);
+        assert_eq!(
+            names(true),
+            ["CopySnapshot", "CreateSnapshot", "CreateSnapshots", "DeleteSnapshot", "ModifySnapshotAttribute"]
         );
     }
 }

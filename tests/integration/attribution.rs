@@ -50,10 +50,12 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
         let f = second.records("finding").into_iter().find(|f| f["rule"] == rule).expect(rule);
         assert_eq!(f["actor"]["principal"], CALLER, "{f}");
     }
-    // The names of what changed (the share's two, the deletion's one) and
-    // the grant events of the four scopes listed again (transient shares):
-    // ModifySnapshotAttribute is in both.
-    assert_eq!(proxy.state.count("LookupEvents"), 6);
+    // The names of what changed (the share's two, the deletion's one), and
+    // in the four scopes listed again their grant events (transient shares)
+    // and creation and deletion events (transient snapshots: EBS 4, RDS 3,
+    // clusters 3, AMIs 4); ModifySnapshotAttribute and DeleteSnapshot are in
+    // both.
+    assert_eq!(proxy.state.count("LookupEvents"), 1 + 4 + 14);
     // Stored: `report changes` names them too.
     let report = snapaudit(dir.path(), None, &["report", "changes", "--since", "1h", "--format", "jsonl"]);
     let stored = report.records("change").into_iter().find(|c| c["snapshot_id"] == ids[0].as_str()).unwrap();
@@ -61,7 +63,7 @@ fn a_share_and_a_deletion_name_who_made_them_and_a_denied_lookup_is_a_warning() 
 
     proxy.state.reset_counts();
     let quiet = scan();
-    assert_eq!(proxy.state.count("LookupEvents"), 4, "nothing changed: only the grant events, one per service");
+    assert_eq!(proxy.state.count("LookupEvents"), 4 + 14, "nothing changed: the grant, creation and deletion events");
     assert!(quiet.changes().is_empty());
 
     // Denied: the change stands, with no actor; a warning, not a gap.
@@ -180,7 +182,54 @@ fn every_page_of_events_is_read() {
     assert_eq!(added.len(), burst.len(), "{run:?}");
     let attributed = added.iter().filter(|c| c["actor"]["event_name"] == "CreateSnapshot").count();
     assert_eq!(attributed, burst.len(), "every one of the 55, across two pages of 50");
-    // CreateSnapshot's two pages; one each for CreateSnapshots, CopySnapshot
-    // and the four grant events.
-    assert_eq!(proxy.state.count("LookupEvents"), 2 + 2 + 4);
+    // CreateSnapshot's two pages; one each for the other 17 names: the
+    // grant, creation and deletion events of the four services.
+    assert_eq!(proxy.state.count("LookupEvents"), 2 + 17);
+}
+
+/// Regression (issue 16, section 3): a snapshot created and deleted between
+/// two scans was never listed. CloudTrail keeps both calls: each is a
+/// `transient-snapshot` finding naming the caller, and together they count
+/// in the bursts. Without the rule, its lookups are not made.
+#[test]
+fn snapshots_created_and_deleted_between_scans_are_transient_and_count_in_the_bursts() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&proxy.url, "us-east-1");
+    rt.block_on(seed_snapshots(&client, 1, "seed"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--fail-on", "none"]);
+    assert_eq!(scan().code, 0);
+
+    let gone = rt.block_on(async {
+        let ids = seed_snapshots(&client, 6, "copied and removed").await;
+        for id in &ids {
+            delete(&client, id).await;
+        }
+        ids
+    });
+    let run = scan();
+    assert!(run.changes().is_empty(), "the live state shows nothing: {:?}", run.changes());
+    let transient: Vec<Value> =
+        run.records("finding").into_iter().filter(|f| f["rule"] == "transient-snapshot").collect();
+    let mut found: Vec<&str> = transient.iter().map(|f| f["snapshot_id"].as_str().unwrap()).collect();
+    found.sort();
+    let mut expected: Vec<&str> = gone.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(found, expected, "{run:?}");
+    assert_eq!(transient[0]["severity"], "info");
+    assert_eq!(transient[0]["actor"]["principal"], CALLER);
+    let rules: Vec<String> = run.all_findings().into_iter().map(|(rule, _, _)| rule).collect();
+    assert!(rules.contains(&"bulk-creation".into()) && rules.contains(&"bulk-deletion".into()), "{rules:?}");
+
+    // The rule switched off: no creation or deletion lookups.
+    std::fs::write(dir.path().join("policy.yaml"), "version: 1\nrules:\n  transient-snapshot: { enabled: false }\n")
+        .unwrap();
+    proxy.state.reset_counts();
+    let off = snapaudit(
+        dir.path(),
+        Some(&proxy.url),
+        &["scan", "--format", "jsonl", "--policy", "policy.yaml", "--fail-on", "none"],
+    );
+    assert!(off.records("finding").iter().all(|f| f["rule"] != "transient-snapshot"), "{off:?}");
+    assert_eq!(proxy.state.count("LookupEvents"), 4, "only the grant events");
 }

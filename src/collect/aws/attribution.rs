@@ -202,10 +202,17 @@ fn audit_event(account: &str, region: &str, raw: &str) -> Option<AuditEvent> {
     }
     let mut added = Vec::new();
     added_grantees(&record["requestParameters"], &mut added);
+    let mut subjects = Vec::new();
+    for part in ["requestParameters", "responseElements"] {
+        ids_in(&record[part], &mut subjects);
+    }
+    subjects.sort();
+    subjects.dedup();
     Some(AuditEvent {
         account: account.to_owned(),
         region: region.to_owned(),
         resources,
+        subjects,
         added,
         actor: Actor {
             principal: text(&identity["arn"]),
@@ -248,6 +255,38 @@ fn added_grantees(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The fields naming the snapshot or image an event is about, as
+/// CloudTrail records EC2 and RDS parameters (lower camel case of the API's
+/// names): `CreateSnapshot` answers `snapshotId`, `CopyDBSnapshot` asks for
+/// `targetDBSnapshotIdentifier`, `DeleteDBClusterSnapshot` names
+/// `dBClusterSnapshotIdentifier`. Source ids (`sourceSnapshotId`) are not
+/// the event's subject.
+const ID_FIELDS: &[&str] = &[
+    "snapshotid",
+    "imageid",
+    "dbsnapshotidentifier",
+    "dbclustersnapshotidentifier",
+    "targetdbsnapshotidentifier",
+    "targetdbclustersnapshotidentifier",
+];
+
+/// The string values of [`ID_FIELDS`] anywhere under `v` (field names
+/// compared without case).
+fn ids_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    Value::String(id) if ID_FIELDS.contains(&key.to_ascii_lowercase().as_str()) => out.push(id.clone()),
+                    _ => ids_in(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| ids_in(i, out)),
+        _ => {}
+    }
+}
+
 /// Every string value under `v` (snapshot ids, image ids, RDS identifiers
 /// sit at different depths in different events).
 fn strings_in(v: &Value, out: &mut Vec<String>) {
@@ -276,6 +315,11 @@ mod tests {
         assert_eq!((e.actor.event_name.as_str(), e.actor.event_id.as_str()), ("ModifySnapshotAttribute", "e-1"));
         assert!(e.resources.contains(&"snap-0123".to_owned()) && e.resources.contains(&"999999999999".to_owned()));
         assert_eq!(e.added, ["999999999999"]);
+        assert_eq!(e.subjects, ["snap-0123"], "the grantee is no subject");
+        let copy = r#"{"userIdentity":{"arn":"a"},"eventTime":"t","eventName":"CopyDBSnapshot","eventID":"e",
+            "requestParameters":{"sourceDBSnapshotIdentifier":"orders","targetDBSnapshotIdentifier":"orders-copy"},
+            "responseElements":{"dBSnapshot":{"dBSnapshotIdentifier":"orders-copy","engine":"postgres"}}}"#;
+        assert_eq!(audit_event("1", "r", copy).unwrap().subjects, ["orders-copy"]);
         let rds = r#"{"userIdentity":{"arn":"a"},"eventTime":"t","eventName":"ModifyDBSnapshotAttribute","eventID":"e",
             "requestParameters":{"dBSnapshotIdentifier":"orders","attributeName":"restore","valuesToAdd":["all"],"valuesToRemove":["1"]}}"#;
         assert_eq!(audit_event("1", "r", rds).unwrap().added, ["all"]);

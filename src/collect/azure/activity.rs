@@ -98,10 +98,12 @@ fn audit_event(subscription: &str, e: EventData) -> Option<AuditEvent> {
         return None;
     }
     let claim = |key: &str| e.claims.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let resources: Vec<String> = e.resource_id.map(|r| r.to_ascii_lowercase()).into_iter().collect();
     Some(AuditEvent {
         account: subscription.to_owned(),
         region: "*".to_owned(),
-        resources: e.resource_id.map(|r| r.to_ascii_lowercase()).into_iter().collect(),
+        subjects: resources.clone(),
+        resources,
         added: Vec::new(),
         actor: Actor {
             principal: e.caller,
