@@ -48,7 +48,8 @@ pub enum Command {
     /// List the detection rules: id, kind, default severity, MITRE techniques.
     Rules,
     /// Print the read-only actions a scan needs: an AWS IAM policy document,
-    /// or (--provider azure) an Azure custom role definition.
+    /// (--provider azure) an Azure custom role definition, or (--provider
+    /// gcp) a Google Cloud custom role.
     Permissions(PermissionsArgs),
 }
 
@@ -152,12 +153,13 @@ pub struct PermissionsArgs {
 pub enum ProviderArg {
     Aws,
     Azure,
+    Gcp,
 }
 
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("role_targets").args(["accounts", "org"]).multiple(true)))]
 pub struct ScanArgs {
-    /// Scan AWS (the default when neither --aws nor --azure is given).
+    /// Scan AWS (the default when none of --aws, --azure, --gcp is given).
     #[arg(long)]
     pub aws: bool,
     /// Scan Azure managed-disk snapshots.
@@ -176,6 +178,22 @@ pub struct ScanArgs {
     /// may come from SNAPAUDIT_AZURE_TOKEN.
     #[arg(long, value_name = "URL", requires = "azure")]
     pub azure_endpoint: Option<String>,
+    /// Scan Google Cloud snapshots, images and machine images.
+    #[arg(long)]
+    pub gcp: bool,
+    /// Google Cloud project to scan; repeat for several. Default: every
+    /// ACTIVE project the credential can see.
+    #[arg(long = "project", value_name = "ID", requires = "gcp",
+          value_parser = crate::collect::gcp::check_project_id)]
+    pub projects: Vec<String>,
+    /// Every ACTIVE project under this Google Cloud organization (its
+    /// projects' service accounts are trusted, as `trust_organization` says).
+    #[arg(long, value_name = "ID", requires = "gcp", value_parser = crate::collect::gcp::check_organization_id)]
+    pub gcp_organization: Option<String>,
+    /// Send every Google Cloud call (Compute Engine, Resource Manager) here
+    /// (a test server). With it, a static token may come from SNAPAUDIT_GCP_TOKEN.
+    #[arg(long, value_name = "URL", requires = "gcp")]
+    pub gcp_endpoint: Option<String>,
     /// SQLite baseline (created owner-only when absent).
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
     pub db: PathBuf,
@@ -265,13 +283,15 @@ pub struct ScanArgs {
 pub struct ForgetArgs {
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
     pub db: PathBuf,
-    /// The AWS account id or Azure subscription id whose scopes to retire.
+    /// The AWS account id, Azure subscription id or Google Cloud project id
+    /// whose scopes to retire.
     #[arg(long, value_parser = parse_account_or_subscription)]
     pub account: String,
     /// Only these regions (Azure: locations); repeat for several. Default: all.
     #[arg(long = "region", value_name = "REGION", value_parser = parse_location)]
     pub regions: Vec<String>,
-    /// Only these services (ebs, rds, rds-cluster, azure-snapshot). Default: all.
+    /// Only these services (ebs, rds, rds-cluster, ami, azure-snapshot,
+    /// gcp-snapshot, gcp-image, gcp-machine-image). Default: all.
     #[arg(long = "service", value_name = "SERVICE", value_parser = parse_service)]
     pub services: Vec<crate::model::Service>,
     /// Wait for a scan holding the database to finish instead of stopping.
@@ -310,7 +330,12 @@ fn parse_account_id(s: &str) -> Result<String, String> {
 fn parse_account_or_subscription(s: &str) -> Result<String, String> {
     parse_account_id(s)
         .or_else(|_| crate::collect::azure::check_subscription_id(s))
-        .map_err(|_| format!("{s:?} is neither an AWS account id (12 digits) nor an Azure subscription id (a GUID)"))
+        .or_else(|_| crate::collect::gcp::check_project_id(s))
+        .map_err(|_| {
+            format!(
+                "{s:?} is not an AWS account id (12 digits), an Azure subscription id (a GUID) or a Google Cloud project id"
+            )
+        })
 }
 
 /// An AWS region, an Azure location (`westeurope`) or `*` (a subscription-wide scope).
@@ -326,7 +351,11 @@ fn parse_location(s: &str) -> Result<String, String> {
 
 fn parse_service(s: &str) -> Result<crate::model::Service, String> {
     crate::model::Service::parse(s)
-        .ok_or_else(|| format!("{s:?} is not a service (ebs, rds, rds-cluster, azure-snapshot)"))
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a service (ebs, rds, rds-cluster, ami, azure-snapshot, gcp-snapshot, gcp-image, gcp-machine-image)"
+            )
+        })
 }
 
 fn parse_region(s: &str) -> Result<String, String> {

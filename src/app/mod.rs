@@ -26,7 +26,7 @@ use crate::rules::Policy;
 
 use baseline::{forget, history, prune, report};
 use scan::scan;
-pub use setup::{azure_role_definition, iam_policy_document};
+pub use setup::{azure_role_definition, gcp_role_definition, iam_policy_document};
 use setup::{list_rules, validate};
 use watch::watch;
 
@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let document = match args.provider {
                 ProviderArg::Aws => iam_policy_document(),
                 ProviderArg::Azure => azure_role_definition(),
+                ProviderArg::Gcp => gcp_role_definition(),
             };
             println!("{document}");
             Ok(exit::OK)

@@ -12,6 +12,7 @@ use crate::cli::{FailOn, ScanArgs};
 use crate::collect::aws::{AccountChoice, AssumeRole, AwsOptions, RateLimit, RegionChoice};
 use crate::collect::azure::{self, AzureOptions};
 use crate::collect::endpoint::check_endpoint;
+use crate::collect::gcp::GcpOptions;
 use crate::log;
 use crate::report::webhook::WebhookUrl;
 use crate::report::{Format, Output};
@@ -25,6 +26,8 @@ pub struct ScanPlan {
     /// Azure to scan, if asked. `known_locations` is filled from the
     /// baseline once it is open.
     pub azure: Option<AzureOptions>,
+    /// Google Cloud to scan, if asked.
+    pub gcp: Option<GcpOptions>,
     pub db: PathBuf,
     pub wait: bool,
     pub webhook: Option<WebhookUrl>,
@@ -39,11 +42,14 @@ pub struct ScanPlan {
 impl ScanPlan {
     pub fn from_args(args: ScanArgs) -> Result<ScanPlan> {
         let policy = load_policies(&args.policies)?;
-        let scan_aws = args.aws || !args.azure;
+        let scan_aws = args.aws || !(args.azure || args.gcp);
         if let (true, Some(url)) = (scan_aws, &args.endpoint_url) {
             check_endpoint(url, args.allow_insecure_endpoint)?;
         }
         if let Some(url) = &args.azure_endpoint {
+            check_endpoint(url, args.allow_insecure_endpoint)?;
+        }
+        if let Some(url) = &args.gcp_endpoint {
             check_endpoint(url, args.allow_insecure_endpoint)?;
         }
         for output in &args.outputs {
@@ -69,10 +75,17 @@ impl ScanPlan {
             credential: args.azure_credential,
             ..AzureOptions::default()
         });
+        let gcp = args.gcp.then(|| GcpOptions {
+            projects: distinct(args.projects.clone()),
+            organization: args.gcp_organization.clone(),
+            endpoint: args.gcp_endpoint.clone(),
+            ..GcpOptions::default()
+        });
         Ok(ScanPlan {
             policy,
             aws,
             azure,
+            gcp,
             db: args.db,
             wait: args.wait,
             webhook,

@@ -142,12 +142,16 @@ async fn collect_or_interrupt(
     api_calls: &ApiCalls,
 ) -> Result<Option<(Collected, AuditLogs)>, collect::CollectError> {
     let (aws_progress, azure_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
+    let gcp_progress = Arc::new(Progress::default());
     let mut shown = Vec::new();
     if plan.aws.is_some() {
         shown.push(("AWS", aws_progress.clone()));
     }
     if plan.azure.is_some() {
         shown.push(("Azure", azure_progress.clone()));
+    }
+    if plan.gcp.is_some() {
+        shown.push(("Google Cloud", gcp_progress.clone()));
     }
     let display = progress::show(shown);
     let providers = async {
@@ -163,11 +167,17 @@ async fn collect_or_interrupt(
                 None => Ok(None),
             }
         };
-        let (aws, azure) = tokio::join!(aws, azure);
+        let gcp = async {
+            match &plan.gcp {
+                Some(options) => collect::gcp::collect(options, api_calls, gcp_progress.clone()).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (aws, azure, gcp) = tokio::join!(aws, azure, gcp);
         let (aws, cloudtrail) = aws?.unzip();
         let (azure, activity) = azure?.unzip();
         let mut collected = Collected::default();
-        for listing in [aws, azure].into_iter().flatten() {
+        for listing in [aws, azure, gcp?].into_iter().flatten() {
             collected.merge(listing);
         }
         Ok((collected, AuditLogs { cloudtrail, activity }))

@@ -79,3 +79,16 @@ pub fn azure_role_definition() -> String {
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
+
+/// A Google Cloud custom role with exactly the permissions the collector
+/// calls (`gcloud iam roles create snapaudit --project P --file role.yaml`
+/// takes this as YAML or JSON).
+pub fn gcp_role_definition() -> String {
+    let doc = serde_json::json!({
+        "title": "snapaudit reader",
+        "description": "Read-only: list projects, and Compute Engine snapshots, images and machine images with their IAM policies",
+        "stage": "GA",
+        "includedPermissions": required_permissions(Provider::Gcp),
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

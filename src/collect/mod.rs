@@ -8,8 +8,11 @@
 pub mod api_calls;
 pub mod aws;
 pub mod azure;
+pub mod buckets;
 pub mod endpoint;
+pub mod gcp;
 pub mod progress;
+pub mod rest;
 
 pub use crate::model::Collected;
 use crate::model::Provider;
@@ -41,6 +44,8 @@ pub enum CollectError {
     Endpoint { url: String, reason: String },
     #[error("Azure credentials: {message}. What to do: {hint}")]
     AzureCredentials { message: String, hint: &'static str },
+    #[error("Google Cloud credentials: {message}. What to do: {hint}")]
+    GcpCredentials { message: String, hint: &'static str },
     #[error("the Azure identity sees no enabled subscription: grant it the Reader role on one, or pass --subscription")]
     NoSubscriptions,
 }
@@ -50,6 +55,7 @@ pub fn required_permissions(provider: Provider) -> Vec<&'static str> {
     let mut all: Vec<&'static str> = match provider {
         Provider::Aws => aws::required_permissions(),
         Provider::Azure => azure::required_permissions(),
+        Provider::Gcp => gcp::required_permissions(),
     };
     all.sort_unstable();
     all.dedup();

@@ -18,6 +18,6 @@ pub use finding::{Finding, Severity, Status};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
-    Grantee, MissingReason, Provider, Scope, Service, Snapshot, Verification,
+    Grantee, IAM_BINDINGS, MissingReason, Provider, Scope, Service, Snapshot, Verification,
 };
 pub use state::{AccountReach, Baseline, Collected, Reach, SharesRead};

@@ -13,6 +13,7 @@ use super::Fields;
 pub enum Provider {
     Aws,
     Azure,
+    Gcp,
 }
 
 /// Kind of snapshot; one collector per service.
@@ -26,6 +27,12 @@ pub enum Service {
     /// snapshot behind the image.
     Ami,
     AzureSnapshot,
+    /// Google Cloud Compute Engine snapshots (of persistent disks).
+    GcpSnapshot,
+    /// Google Cloud custom images: whoever may use one reads its disk.
+    GcpImage,
+    /// Google Cloud machine images (an instance's disks and configuration).
+    GcpMachineImage,
 }
 
 macro_rules! str_enum {
@@ -46,7 +53,7 @@ macro_rules! str_enum {
     };
 }
 
-str_enum!(Provider { Aws => "aws", Azure => "azure" });
+str_enum!(Provider { Aws => "aws", Azure => "azure", Gcp => "gcp" });
 
 impl Provider {
     /// What a scope's `account` is, in words: an AWS account, an Azure
@@ -55,6 +62,7 @@ impl Provider {
         match self {
             Provider::Aws => "account",
             Provider::Azure => "subscription",
+            Provider::Gcp => "project",
         }
     }
 }
@@ -64,6 +72,9 @@ str_enum!(Service {
     RdsCluster => "rds-cluster",
     Ami => "ami",
     AzureSnapshot => "azure-snapshot",
+    GcpSnapshot => "gcp-snapshot",
+    GcpImage => "gcp-image",
+    GcpMachineImage => "gcp-machine-image",
 });
 str_enum!(CoverageStatus {
     Complete => "complete",
@@ -117,6 +128,10 @@ pub enum Grantee {
     /// Azure: an export URL can be created and used from any network
     /// (`networkAccessPolicy: AllowAll`, public network access not disabled).
     AnyNetwork,
+    /// Google Cloud: an IAM member granted a role that reads the data
+    /// (`user:`, `group:`, `serviceAccount:`, `domain:`, `principal://`...),
+    /// as the policy names it.
+    Member(String),
 }
 
 /// `networkAccessPolicy` when ARM omits it (its documented default).
@@ -179,6 +194,7 @@ impl Grantee {
             }
             Grantee::SasExport => "whoever holds its live export (SAS) URL".into(),
             Grantee::AnyNetwork => "an export URL usable from any network".into(),
+            Grantee::Member(member) => format!("IAM member {member}"),
         }
     }
 
@@ -188,6 +204,7 @@ impl Grantee {
             Grantee::Public => "all",
             Grantee::Account(id) | Grantee::Group(id) => id,
             Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => arn,
+            Grantee::Member(member) => member,
             Grantee::SasExport => "sas-export",
             Grantee::AnyNetwork => "any-network",
         }
@@ -223,6 +240,10 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Fields::is_empty")]
     pub attributes: Fields,
 }
+
+/// A Google Cloud resource's attribute with its IAM policy's bindings in
+/// words (`ROLE: MEMBERS [if CONDITION]; ...`).
+pub const IAM_BINDINGS: &str = "iamBindings";
 
 /// An AMI's attribute listing the EBS snapshots behind it (its block
 /// device mappings), comma-separated.
@@ -452,6 +473,7 @@ impl Grantee {
             Grantee::Group(name) => format!("group:{name}"),
             Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => arn.clone(),
             Grantee::SasExport | Grantee::AnyNetwork => format!("azure:{}", self.label()),
+            Grantee::Member(member) => format!("gcp:{member}"),
         }
     }
 
@@ -462,6 +484,7 @@ impl Grantee {
             "azure:any-network" => Grantee::AnyNetwork,
             _ if s.starts_with("arn:") && s.contains(":organization/") => Grantee::Organization(s.to_owned()),
             _ if s.starts_with("arn:") && s.contains(":ou/") => Grantee::OrganizationalUnit(s.to_owned()),
+            _ if s.starts_with("gcp:") => Grantee::Member(s["gcp:".len()..].to_owned()),
             _ => match s.strip_prefix("group:") {
                 Some(name) => Grantee::Group(name.to_owned()),
                 None => Grantee::Account(s.to_owned()),
@@ -484,6 +507,7 @@ mod grantee_tests {
             Grantee::OrganizationalUnit("arn:aws:organizations::111111111111:ou/o-a1b2c3d4e5/ou-ab12-cd34ef56".into()),
             Grantee::SasExport,
             Grantee::AnyNetwork,
+            Grantee::Member("serviceAccount:ci@other-project.iam.gserviceaccount.com".into()),
         ];
         for g in all {
             assert_eq!(Grantee::decode(&g.encode()), g);

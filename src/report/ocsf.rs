@@ -81,7 +81,11 @@ pub fn detection_finding(f: &Finding, time_ms: i64, scan_id: i64) -> Value {
             "data": { "grantees": f.grantees, "related": f.related },
         }],
         "cloud": {
-            "provider": match f.scope.provider { Provider::Aws => "AWS", Provider::Azure => "Azure" },
+            "provider": match f.scope.provider {
+                Provider::Aws => "AWS",
+                Provider::Azure => "Azure",
+                Provider::Gcp => "GCP",
+            },
             "account": { "uid": f.scope.account },
             "region": f.scope.region,
         },
@@ -95,7 +99,8 @@ pub fn detection_finding(f: &Finding, time_ms: i64, scan_id: i64) -> Value {
     })
 }
 
-/// The provider's resource type name, as CloudFormation / ARM spell it.
+/// The provider's resource type name, as CloudFormation, ARM and Cloud Asset
+/// Inventory spell it.
 fn resource_type(service: Service) -> &'static str {
     match service {
         Service::Ebs => "AWS::EC2::Snapshot",
@@ -103,5 +108,8 @@ fn resource_type(service: Service) -> &'static str {
         Service::RdsCluster => "AWS::RDS::DBClusterSnapshot",
         Service::Ami => "AWS::EC2::Image",
         Service::AzureSnapshot => "Microsoft.Compute/snapshots",
+        Service::GcpSnapshot => "compute.googleapis.com/Snapshot",
+        Service::GcpImage => "compute.googleapis.com/Image",
+        Service::GcpMachineImage => "compute.googleapis.com/MachineImage",
     }
 }

@@ -1,8 +1,9 @@
 //! `external-share`: restorable by an account that is neither the owner,
-//! trusted, nor (by default) in the organization.
+//! trusted, nor (by default) in the organization; on Google Cloud, readable
+//! by an IAM member outside the trusted domains and projects.
 
 use super::{Context, Kind, Meta, Rule, raise_on};
-use crate::model::{Finding, Grantee, Severity};
+use crate::model::{Finding, Grantee, IAM_BINDINGS, Severity};
 
 pub struct ExternalShare;
 
@@ -23,8 +24,13 @@ impl Rule for ExternalShare {
                 .grantees
                 .iter()
                 .filter(|g| {
-                    matches!(g, Grantee::Account(_) | Grantee::Organization(_) | Grantee::OrganizationalUnit(_))
-                        && !ctx.trusts(&s.scope.account, g)
+                    matches!(
+                        g,
+                        Grantee::Account(_)
+                            | Grantee::Organization(_)
+                            | Grantee::OrganizationalUnit(_)
+                            | Grantee::Member(_)
+                    ) && !ctx.trusts(&s.scope.account, g)
                 })
                 .collect();
             if external.is_empty() {
@@ -37,7 +43,11 @@ impl Rule for ExternalShare {
                 whom.push(format!("account(s) {}", accounts.join(", ")));
             }
             whom.extend(external.iter().filter(|g| !matches!(g, Grantee::Account(_))).map(|g| g.describe()));
-            let message = format!("{} is shared with untrusted {}", super::subject_noun(s), whom.join(", "));
+            let mut message = format!("{} is shared with untrusted {}", super::subject_noun(s), whom.join(", "));
+            // Google Cloud: a conditional grant is still a grant; say what it is.
+            if let Some(bindings) = s.attributes.get(IAM_BINDINGS).filter(|b| b.contains(" if ")) {
+                message.push_str(&format!(" (IAM bindings, conditions included: {bindings})"));
+            }
             let mut f = raise_on(self, s, message);
             f.score = 3;
             f.grantees = external.iter().map(|g| g.label().to_owned()).collect();

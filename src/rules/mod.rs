@@ -94,13 +94,17 @@ impl Context<'_> {
     }
 
     /// Whether `grantee` is trusted for snapshots of `owner`: a trusted
-    /// account, or a trusted organization or OU (public and group grantees
-    /// never are).
+    /// account, a trusted organization or OU, or a trusted Google Cloud
+    /// member (public and group grantees never are).
     pub fn trusts(&self, owner: &str, grantee: &Grantee) -> bool {
         match grantee {
             Grantee::Account(id) => self.is_trusted(owner, id),
             Grantee::Organization(_) | Grantee::OrganizationalUnit(_) => {
                 self.policy.trusts_organization_grant(grantee, self.organization_id)
+            }
+            Grantee::Member(member) => {
+                let organization: Vec<&str> = self.organization.iter().map(String::as_str).collect();
+                self.policy.trusts_gcp_member(member, owner, &organization)
             }
             _ => false,
         }
@@ -365,6 +369,8 @@ fn subject_noun(s: &Snapshot) -> String {
         },
         (Service::Rds, Some(engine)) => format!("{engine} DB snapshot"),
         (Service::RdsCluster, Some(engine)) => format!("{engine} cluster snapshot"),
+        (Service::GcpImage, _) => "image".to_owned(),
+        (Service::GcpMachineImage, _) => "machine image".to_owned(),
         _ => "snapshot".to_owned(),
     }
 }

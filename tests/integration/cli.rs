@@ -260,6 +260,14 @@ fn the_readme_lists_exactly_the_permissions_the_collectors_declare() {
     let declared = strings(&role["Actions"]);
     assert!(declared.iter().all(|a| a.ends_with("/read")), "Azure actions must be read-only: {declared:?}");
     assert_eq!(listed("azure-permissions"), declared, "README permission list and Azure collector disagree");
+
+    let run = snapaudit(dir.path(), None, &["permissions", "--provider", "gcp"]);
+    assert_eq!(run.code, 0);
+    let role: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let declared = strings(&role["includedPermissions"]);
+    let read_only = |p: &String| ["list", "get", "getIamPolicy"].contains(&p.rsplit('.').next().unwrap_or_default());
+    assert!(declared.iter().all(read_only), "Google Cloud permissions must be read-only: {declared:?}");
+    assert_eq!(listed("gcp-permissions"), declared, "README permission list and Google Cloud collector disagree");
 }
 
 /// Every file in tests/policies/bad/ names what its error must say on its

@@ -14,6 +14,7 @@ mod cli;
 mod detection;
 mod faults;
 mod fuzz;
+mod gcp;
 mod network_faults;
 mod reach;
 mod reports;

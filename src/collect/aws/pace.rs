@@ -10,16 +10,11 @@
 //! waits its turn. The SDK's retry still handles the throttling that other
 //! clients of the same account cause.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+#[cfg(test)]
 use std::time::{Duration, Instant};
 
-/// Bucket size and refill rate applied to every (account, region, action).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub burst: f64,
-    pub per_second: f64,
-}
+use crate::collect::buckets::Buckets;
+pub use crate::collect::buckets::RateLimit;
 
 /// Share of the refill rate the client uses. Paced at exactly AWS's rate,
 /// both buckets sit near empty and any jitter that bunches arrivals draws a
@@ -70,49 +65,35 @@ impl Meter {
 }
 
 #[derive(Debug)]
-struct Bucket {
-    /// May go negative: a negative balance is the queue of reserved calls.
-    tokens: f64,
-    updated: Instant,
-}
-
-#[derive(Debug)]
 pub struct Pacer {
     ec2: RateLimit,
     rds: RateLimit,
-    buckets: Mutex<HashMap<(String, String, &'static str), Bucket>>,
+    buckets: Buckets<(String, String, &'static str)>,
 }
 
 impl Pacer {
     /// Paces EC2 actions at `ec2` each and all RDS actions at `rds` together.
     pub fn new(ec2: RateLimit, rds: RateLimit) -> Self {
-        Pacer { ec2, rds, buckets: Mutex::new(HashMap::new()) }
+        Pacer { ec2, rds, buckets: Buckets::default() }
     }
 
     /// Take a token from `meter`'s bucket, waiting until it allows it.
     pub async fn take(&self, account: &str, region: &str, meter: Meter) {
-        let wait = self.reserve(account, region, meter, Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        self.buckets.take((account.to_owned(), region.to_owned(), meter.key()), self.limit(meter)).await;
+    }
+
+    fn limit(&self, meter: Meter) -> RateLimit {
+        match meter {
+            Meter::Ec2(_) => self.ec2,
+            Meter::Rds => self.rds,
+            Meter::CloudTrail => RateLimit::LOOKUP_EVENTS,
         }
     }
 
     /// Reserve a token at `now` and return how long to wait for it.
+    #[cfg(test)]
     fn reserve(&self, account: &str, region: &str, meter: Meter, now: Instant) -> Duration {
-        let RateLimit { burst, per_second } = match meter {
-            Meter::Ec2(_) => self.ec2,
-            Meter::Rds => self.rds,
-            Meter::CloudTrail => RateLimit::LOOKUP_EVENTS,
-        };
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets
-            .entry((account.to_owned(), region.to_owned(), meter.key()))
-            .or_insert(Bucket { tokens: burst, updated: now });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
-        bucket.updated = now;
-        bucket.tokens -= 1.0;
-        if bucket.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-bucket.tokens / per_second) }
+        self.buckets.reserve((account.to_owned(), region.to_owned(), meter.key()), self.limit(meter), now)
     }
 }
 

@@ -131,12 +131,12 @@ impl Arm {
             let wait = match sent {
                 Err(e) => {
                     let code = if e.is_timeout() { "Timeout" } else { "ConnectionError" };
-                    last = ArmError::new(code, format!("{action}: {}", transport_message(e)));
+                    last = ArmError::new(code, format!("{action}: {}", crate::collect::rest::transport_message(e)));
                     None
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = retry_after(&response);
+                    let retry_after = crate::collect::rest::retry_after(&response);
                     let body = response.bytes().await;
                     match (status.as_u16(), body) {
                         (200..=299, Ok(body)) => match serde_json::from_slice(&body) {
@@ -170,11 +170,6 @@ impl Arm {
     }
 }
 
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 fn error_from_body(action: &str, status: u16, body: &[u8]) -> ArmError {
     let detail = serde_json::from_slice::<ErrorBody>(body).ok().map(|b| b.error);
     let code = detail.as_ref().and_then(|d| d.code.clone()).unwrap_or_else(|| format!("Http{status}"));
@@ -187,20 +182,4 @@ fn error_from_body(action: &str, status: u16, body: &[u8]) -> ArmError {
     let mut e = ArmError::new(code, format!("{action}: {message}{hint}"));
     e.unauthenticated = status == 401;
     e
-}
-
-/// The error and its sources, without the URL (which may carry tokens from
-/// a `nextLink`).
-fn transport_message(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }

@@ -15,6 +15,10 @@ pub struct PolicyFile {
     pub trusted_organizations: Vec<String>,
     #[serde(default)]
     pub trusted_organizational_units: Vec<String>,
+    #[serde(default)]
+    pub trusted_gcp_domains: Vec<String>,
+    #[serde(default)]
+    pub trusted_gcp_projects: Vec<String>,
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<String>,

@@ -32,6 +32,12 @@ pub struct Policy {
     pub trusted_organizations: BTreeSet<String>,
     /// Organizational units (`ou-...`) likewise.
     pub trusted_organizational_units: BTreeSet<String>,
+    /// Google Cloud: domains whose users, groups and service accounts (and
+    /// `domain:` members) a grant to is not external.
+    pub trusted_gcp_domains: BTreeSet<String>,
+    /// Google Cloud: projects (ids or numbers) whose service accounts a
+    /// grant to is not external.
+    pub trusted_gcp_projects: BTreeSet<String>,
     /// Trust every account of the organization scanned with `--org`.
     pub trust_organization: bool,
     /// New snapshots and bulk activity of known backup tooling (AWS Backup,
@@ -82,6 +88,8 @@ impl Default for Policy {
             trusted_accounts: BTreeSet::new(),
             trusted_organizations: BTreeSet::new(),
             trusted_organizational_units: BTreeSet::new(),
+            trusted_gcp_domains: BTreeSet::new(),
+            trusted_gcp_projects: BTreeSet::new(),
             trust_organization: true,
             quiet_backup_tooling: true,
             events_open_for: SignedDuration::from_hours(7 * 24),
@@ -142,6 +150,30 @@ impl Policy {
         ou_trusted || org_trusted
     }
 
+    /// Whether a grant to the Google Cloud IAM `member` on a resource of
+    /// project `owner` is trusted: a `domain:` member, or a user, group or
+    /// service account, of a trusted domain; a service account of the owner
+    /// project, of a trusted project or (with `trust_organization`) of one of
+    /// the scanned organization's projects (`organization`: their ids and
+    /// numbers). Workload identity principals never are.
+    pub fn trusts_gcp_member(&self, member: &str, owner: &str, organization: &[&str]) -> bool {
+        let Some((kind, who)) = member.split_once(':') else { return false };
+        let domain = match kind {
+            "domain" => Some(who),
+            "user" | "group" | "serviceAccount" => who.rsplit_once('@').map(|(_, d)| d),
+            _ => None,
+        };
+        if domain.is_some_and(|d| self.trusted_gcp_domains.contains(&d.to_ascii_lowercase())) {
+            return true;
+        }
+        let project = (kind == "serviceAccount").then(|| service_account_project(who)).flatten();
+        project.is_some_and(|p| {
+            p == owner
+                || self.trusted_gcp_projects.contains(p)
+                || (self.trust_organization && organization.contains(&p))
+        })
+    }
+
     /// Allow entries whose expiry date has passed (`validate` warns of them).
     pub fn expired_allow_entries(&self, today: jiff::civil::Date) -> impl Iterator<Item = &AllowEntry> {
         self.allow.iter().filter(move |e| e.is_expired(today))
@@ -151,6 +183,8 @@ impl Policy {
         self.trusted_accounts.extend(layer.trusted_accounts);
         self.trusted_organizations.extend(layer.trusted_organizations);
         self.trusted_organizational_units.extend(layer.trusted_organizational_units);
+        self.trusted_gcp_domains.extend(layer.trusted_gcp_domains);
+        self.trusted_gcp_projects.extend(layer.trusted_gcp_projects);
         set(&mut self.trust_organization, layer.trust_organization);
         set(&mut self.quiet_backup_tooling, layer.quiet_backup_tooling);
         set(&mut self.events_open_for, layer.events_open_for);
@@ -173,6 +207,23 @@ impl Policy {
             self.notify.url_file = layer.notify_url_file;
         }
         set(&mut self.notify.min_severity, layer.notify_min_severity);
+    }
+}
+
+/// The project (id, or number) a service account belongs to, from its
+/// email ("Service account types"): `NAME@PROJECT.iam.gserviceaccount.com`,
+/// `PROJECT@appspot.gserviceaccount.com`, the Compute Engine default
+/// `NUMBER-compute@developer.gserviceaccount.com`, and Google's service
+/// agents `service-NUMBER@...`.
+fn service_account_project(email: &str) -> Option<&str> {
+    let (name, domain) = email.split_once('@')?;
+    if let Some(project) = domain.strip_suffix(".iam.gserviceaccount.com") {
+        return Some(project);
+    }
+    match domain {
+        "appspot.gserviceaccount.com" => Some(name),
+        "developer.gserviceaccount.com" => name.strip_suffix("-compute"),
+        _ => name.strip_prefix("service-").filter(|_| domain.ends_with("gserviceaccount.com")),
     }
 }
 

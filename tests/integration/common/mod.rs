@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod arm;
+pub mod gcp;
 pub mod proxy;
 pub mod receiver;
 
