@@ -207,8 +207,11 @@ fn shares_of_snapshots_images_and_machine_images_are_found_and_an_unshare_resolv
         None,
         &["report", "shared", "--format", "jsonl", "--policy", "policy.yaml", "--db", db.to_str().unwrap()],
     );
-    let listed: Vec<String> =
-        shared.records("shared_snapshot").iter().map(|s| s["snapshot_id"].as_str().unwrap_or_default().to_owned()).collect();
+    let listed: Vec<String> = shared
+        .records("shared_snapshot")
+        .iter()
+        .map(|s| s["snapshot_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert!(listed.contains(&"app-image".to_owned()) && listed.contains(&"db-outsider".to_owned()), "{shared:?}");
 }
 
@@ -236,6 +239,15 @@ fn every_active_project_is_found_and_paging_and_quota_errors_are_outlasted() {
         run.records("coverage").iter().map(|c| c["account"].as_str().unwrap().to_owned()).collect();
     assert_eq!(accounts.into_iter().collect::<Vec<_>>(), [PROD], "a project being deleted is not ACTIVE");
     assert_eq!(server.state.count("compute.snapshots.list"), 4, "7 snapshots in pages of 2");
+
+    // A project the credential no longer sees vanished: missing, never deleted.
+    server.state.delete_project(PROD);
+    let gone = scan(&server, &dir, &[]);
+    assert_eq!(gone.code, 3, "{gone:?}");
+    let missing = gone.records("coverage");
+    assert!(missing.iter().all(|c| c["status"] == "missing" && c["error_code"] == "not-visible"), "{gone:?}");
+    assert!(gone.changes().is_empty(), "nothing is reported deleted: {:?}", gone.changes());
+    assert!(gone.all_findings().iter().any(|(rule, _, _)| rule == "scope-missing"), "{gone:?}");
 }
 
 #[test]
@@ -261,4 +273,43 @@ fn an_organizations_own_projects_are_trusted_and_others_are_not() {
         "the organization's build-tools service account is trusted: {image}"
     );
     assert!(COLLECTIONS.len() == 3);
+}
+
+/// Application Default Credentials from a service-account key file, through
+/// google-cloud-auth: the scan authenticates with the self-signed JWT it
+/// makes, and neither the key nor any token reaches an output or the
+/// database.
+#[test]
+fn a_key_file_authenticates_and_nothing_of_it_leaks() {
+    let (server, dir) = (GcpServer::start(), TempDir::new());
+    server.state.add_project(PROD, "100000000001", None);
+    server.state.add(PROD, "snapshots", snapshot(PROD, "db-private"));
+    let key_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gcp/service-account-key.json");
+    let key: Value = serde_json::from_str(&std::fs::read_to_string(key_path).unwrap()).unwrap();
+    server.state.accept_service_account(key["client_email"].as_str().unwrap());
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", Some(key_path)), ("SNAPAUDIT_GCP_TOKEN", None)];
+    let run = server.run_with(&dir, &["scan"], &["--format", "jsonl", "--project", PROD, "-v"], &env);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.summary()["snapshots"], 1);
+
+    let private_key = key["private_key"].as_str().unwrap();
+    let key_body: String = private_key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut secrets: Vec<String> = server.state.bearers().into_iter().collect();
+    assert!(!secrets.is_empty(), "the server saw the bearer JWT");
+    secrets.push(key_body[..40].to_owned());
+    secrets.push(key["private_key_id"].as_str().unwrap().to_owned());
+    let db = std::fs::read(dir.db()).unwrap();
+    let db = String::from_utf8_lossy(&db);
+    for secret in &secrets {
+        assert!(!run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()), "leaked in output");
+        assert!(!db.contains(secret.as_str()), "leaked into the database");
+    }
+
+    // A key the server does not accept: a clear credentials error, no secret.
+    let other = TempDir::new();
+    let denied = GcpServer::start();
+    denied.state.add_project(PROD, "100000000001", None);
+    let run = denied.run_with(&other, &["scan"], &["--format", "jsonl", "--project", PROD], &env);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains(&key_body[..40]), "{run:?}");
 }

@@ -163,7 +163,7 @@ pub async fn collect(
     progress.add_scopes(projects.len() * KINDS.len());
     let (rest_ref, endpoints_ref) = (&rest, &endpoints);
     let jobs = projects.iter().flat_map(|p| KINDS.iter().map(move |k| (p.clone(), k)));
-    let listings: Vec<(Vec<Snapshot>, Coverage)> = futures_util::stream::iter(jobs)
+    let listings: Vec<Result<(Vec<Snapshot>, Coverage), CollectError>> = futures_util::stream::iter(jobs)
         .map(|(project, kind)| {
             let progress = progress.clone();
             async move {
@@ -184,7 +184,8 @@ pub async fn collect(
         collected.organization_accounts =
             visible.iter().flat_map(|p| [p.id.clone()].into_iter().chain(p.number.clone())).collect();
     }
-    for (snapshots, coverage) in listings {
+    for listing in listings {
+        let (snapshots, coverage) = listing?;
         collected.snapshots.extend(snapshots);
         collected.coverage.push(coverage);
     }
@@ -278,7 +279,9 @@ fn api_error(action: &'static str, e: GcpError) -> CollectError {
     }
 }
 
-/// One project's resources of one kind, each with its IAM policy.
+/// One project's resources of one kind, each with its IAM policy. A
+/// refused token (401) is no project's fault: it stops the scan, and
+/// nothing is written.
 async fn list_kind(
     rest: &Rest,
     endpoints: &Endpoints,
@@ -286,11 +289,11 @@ async fn list_kind(
     kind: &Kind,
     options: &GcpOptions,
     progress: &Progress,
-) -> (Vec<Snapshot>, Coverage) {
+) -> Result<(Vec<Snapshot>, Coverage), CollectError> {
     let scope = scope(project, kind.service);
     let path = format!("/compute/v1/projects/{project}/global/{}", kind.collection);
     let Ok(mut url) = endpoints.compute.join(&path) else {
-        return (Vec::new(), Coverage::failed(scope, "InvalidRequest", format!("bad path {path}")));
+        return Ok((Vec::new(), Coverage::failed(scope, "InvalidRequest", format!("bad path {path}"))));
     };
     url.query_pairs_mut().append_pair("maxResults", &PAGE_SIZE.to_string());
     let mut snapshots = Vec::new();
@@ -301,6 +304,10 @@ async fn list_kind(
         })
         .await;
     match listed {
+        Err(e) if e.unauthenticated => {
+            let message = format!("project {project}: {}", e.message);
+            return Err(CollectError::GcpCredentials { message, hint: credential::WHAT_TO_DO });
+        }
         // "Enable an API" (Service Usage): a project that never enabled
         // Compute Engine answers 403 SERVICE_DISABLED; it cannot hold any.
         Err(e) if e.service_disabled() => {
@@ -310,9 +317,9 @@ async fn list_kind(
                 "{} (the Compute Engine API is disabled: nothing can exist; complete and empty)",
                 e.message
             ));
-            return (Vec::new(), empty);
+            return Ok((Vec::new(), empty));
         }
-        Err(e) => return (Vec::new(), Coverage::failed(scope, e.code, e.message)),
+        Err(e) => return Ok((Vec::new(), Coverage::failed(scope, e.code, e.message))),
         Ok(()) => {}
     }
 
@@ -363,7 +370,7 @@ async fn list_kind(
         snapshots.remove(i);
     }
     coverage.unknown_exposure.sort();
-    (snapshots, coverage)
+    Ok((snapshots, coverage))
 }
 
 #[cfg(test)]

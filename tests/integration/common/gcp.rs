@@ -63,6 +63,11 @@ pub struct GcpState {
     permissions: Mutex<Vec<&'static str>>,
     /// Requests answered with an injected fault.
     faulted: Mutex<u64>,
+    /// Service accounts whose self-signed JWTs (AIP-4111, what Application
+    /// Default Credentials make from a key file) the server accepts.
+    service_accounts: Mutex<BTreeSet<String>>,
+    /// Bearer tokens seen (tests check none of them reaches an output).
+    bearers: Mutex<BTreeSet<String>>,
 }
 
 impl GcpState {
@@ -131,6 +136,51 @@ impl GcpState {
     pub fn faulted(&self) -> u64 {
         *self.faulted.lock().unwrap()
     }
+
+    pub fn accept_service_account(&self, email: &str) {
+        self.service_accounts.lock().unwrap().insert(email.into());
+    }
+
+    pub fn bearers(&self) -> BTreeSet<String> {
+        self.bearers.lock().unwrap().clone()
+    }
+
+    /// The static test token, or a JWT issued by an accepted service account.
+    fn authorized(&self, header: Option<&str>) -> bool {
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
+        self.bearers.lock().unwrap().insert(token.to_owned());
+        if token == TOKEN {
+            return true;
+        }
+        let claims = token.split('.').nth(1).and_then(base64url).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let issuer = claims.as_ref().and_then(|c| c["iss"].as_str()).unwrap_or_default();
+        let scoped =
+            claims.as_ref().is_some_and(|c| c["scope"] == "https://www.googleapis.com/auth/cloud-platform.read-only");
+        scoped && self.service_accounts.lock().unwrap().contains(issuer)
+    }
+}
+
+/// Unpadded base64url (RFC 4648 section 5), as JWTs are encoded.
+fn base64url(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        buffer = (buffer << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// A snapshot as `snapshots.list` returns it.
@@ -199,11 +249,22 @@ pub struct GcpServer {
 impl GcpServer {
     /// Run the binary against this server with its token.
     pub fn run(&self, dir: &super::TempDir, command: &[&str], extra: &[&str]) -> super::Run {
+        self.run_with(dir, command, extra, &[("SNAPAUDIT_GCP_TOKEN", Some(TOKEN))])
+    }
+
+    /// As [`GcpServer::run`], with this environment instead of the token.
+    pub fn run_with(
+        &self,
+        dir: &super::TempDir,
+        command: &[&str],
+        extra: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> super::Run {
         let db = dir.db();
         let mut args: Vec<&str> = command.to_vec();
         args.extend(["--gcp", "--gcp-endpoint", &self.url, "--db", db.to_str().unwrap()]);
         args.extend_from_slice(extra);
-        let run = super::snapaudit_with(dir.path(), None, &args, &[("SNAPAUDIT_GCP_TOKEN", Some(TOKEN))]);
+        let run = super::snapaudit_with(dir.path(), None, &args, env);
         assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN), "token leaked: {run:?}");
         run
     }
@@ -232,8 +293,7 @@ impl GcpServer {
 }
 
 fn handle(state: &GcpState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let bearer = format!("Bearer {TOKEN}");
-    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some(bearer.as_str()) {
+    if !state.authorized(req.headers().get("authorization").and_then(|v| v.to_str().ok())) {
         return error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
