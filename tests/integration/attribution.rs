@@ -233,3 +233,25 @@ fn snapshots_created_and_deleted_between_scans_are_transient_and_count_in_the_bu
     assert!(off.records("finding").iter().all(|f| f["rule"] != "transient-snapshot"), "{off:?}");
     assert_eq!(proxy.state.count("LookupEvents"), 4, "only the grant events");
 }
+
+/// A burst of deletions names who deleted: the `bulk-deletion` finding
+/// takes the caller CloudTrail names for its deletions.
+#[test]
+fn a_bulk_deletion_names_who_deleted() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = ec2(&proxy.url, "us-east-1");
+    let ids = rt.block_on(seed_snapshots(&client, 7, "backups"));
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--fail-on", "none"]);
+    assert_eq!(scan().code, 0);
+    rt.block_on(async {
+        for id in &ids[..6] {
+            delete(&client, id).await;
+        }
+    });
+    let run = scan();
+    let burst =
+        run.records("finding").into_iter().find(|f| f["rule"] == "bulk-deletion").unwrap_or_else(|| panic!("{run:?}"));
+    assert_eq!(burst["actor"]["principal"], CALLER, "{burst}");
+    assert_eq!(burst["actor"]["event_name"], "DeleteSnapshot");
+}
