@@ -323,15 +323,7 @@ fn rescan_after_churn(
                 expected.push(("share-added".into(), id.clone(), grantee.unwrap_or("all").into()));
             }
             for (_, id) in plan.removed.iter().filter(|(r, _)| r == region) {
-                client
-                    .modify_snapshot_attribute()
-                    .snapshot_id(id)
-                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-                    .operation_type(aws_sdk_ec2::types::OperationType::Remove)
-                    .user_ids(OUTSIDER)
-                    .send()
-                    .await
-                    .expect("unshare");
+                common::unshare(&client, id, OUTSIDER).await;
                 expected.push(("share-removed".into(), id.clone(), OUTSIDER.into()));
             }
             for id in common::seed_snapshots(&client, plan.new_per_region, "churn").await {

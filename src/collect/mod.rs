@@ -46,6 +46,10 @@ pub enum CollectError {
     AzureCredentials { message: String, hint: &'static str },
     #[error("Google Cloud credentials: {message}. What to do: {hint}")]
     GcpCredentials { message: String, hint: &'static str },
+    #[error(
+        "the Google Cloud credential sees no ACTIVE project{scope}: grant it the snapaudit role on the projects (`snapaudit permissions --provider gcp`), or pass --project"
+    )]
+    NoProjects { scope: String },
     #[error("the Azure identity sees no enabled subscription: grant it the Reader role on one, or pass --subscription")]
     NoSubscriptions,
 }

@@ -143,15 +143,7 @@ fn a_share_added_and_removed_between_scans_is_a_transient_share() {
 
     rt.block_on(async {
         share(&client, &ids[0], Some(OUTSIDER)).await;
-        client
-            .modify_snapshot_attribute()
-            .snapshot_id(&ids[0])
-            .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-            .operation_type(aws_sdk_ec2::types::OperationType::Remove)
-            .user_ids(OUTSIDER)
-            .send()
-            .await
-            .expect("unshare");
+        common::unshare(&client, &ids[0], OUTSIDER).await;
     });
     let run = scan();
     assert_eq!(run.code, 1, "{run:?}");

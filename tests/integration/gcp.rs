@@ -220,6 +220,7 @@ fn every_active_project_is_found_and_paging_and_quota_errors_are_outlasted() {
     let (server, dir) = (GcpServer::start(), TempDir::new());
     let s = &server.state;
     s.add_project(PROD, "100000000001", None);
+    s.add_project("steady-proj-1", "100000000008", None);
     s.add_project("leaving-proj-1", "100000000009", None);
     s.delete_project("leaving-proj-1");
     for i in 0..7 {
@@ -237,15 +238,26 @@ fn every_active_project_is_found_and_paging_and_quota_errors_are_outlasted() {
     assert_eq!(server.state.faulted(), 4, "every injected fault was met and outlasted");
     let accounts: std::collections::BTreeSet<String> =
         run.records("coverage").iter().map(|c| c["account"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(accounts.into_iter().collect::<Vec<_>>(), [PROD], "a project being deleted is not ACTIVE");
-    assert_eq!(server.state.count("compute.snapshots.list"), 4, "7 snapshots in pages of 2");
+    assert_eq!(
+        accounts.into_iter().collect::<Vec<_>>(),
+        [PROD, "steady-proj-1"],
+        "a project being deleted is not ACTIVE"
+    );
+    assert_eq!(server.state.count("compute.snapshots.list"), 4 + 1, "7 snapshots in pages of 2, and an empty project");
 
     // A project the credential no longer sees vanished: missing, never deleted.
     server.state.delete_project(PROD);
     let gone = scan(&server, &dir, &[]);
     assert_eq!(gone.code, 3, "{gone:?}");
-    let missing = gone.records("coverage");
+    let missing: Vec<Value> = gone.records("coverage").into_iter().filter(|c| c["account"] == PROD).collect();
+    assert_eq!(missing.len(), 3, "{gone:?}");
     assert!(missing.iter().all(|c| c["status"] == "missing" && c["error_code"] == "not-visible"), "{gone:?}");
+
+    // No project visible at all is an error, never a clean empty scan.
+    server.state.delete_project("steady-proj-1");
+    let none = scan(&server, &dir, &[]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("no ACTIVE project"), "{}", none.stderr);
     assert!(gone.changes().is_empty(), "nothing is reported deleted: {:?}", gone.changes());
     assert!(gone.all_findings().iter().any(|(rule, _, _)| rule == "scope-missing"), "{gone:?}");
 }

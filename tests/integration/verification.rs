@@ -12,7 +12,9 @@ use std::time::Duration;
 use crate::common;
 
 use common::proxy::Proxy;
-use common::{Moto, Run, TempDir, create_db_instance, ec2, rds, runtime, seed_snapshots, share, unshare_public};
+use common::{
+    Moto, Run, TempDir, create_db_instance, ec2, rds, runtime, seed_snapshots, share, unshare, unshare_public,
+};
 use serde_json::Value;
 
 const OUTSIDER: &str = "999999999999";
@@ -51,18 +53,6 @@ fn changes(run: &Run) -> Vec<(String, String, String)> {
 
 fn change(kind: &str, id: &str, grantee: &str) -> (String, String, String) {
     (kind.to_owned(), id.to_owned(), grantee.to_owned())
-}
-
-async fn unshare(client: &aws_sdk_ec2::Client, snapshot: &str, account: &str) {
-    client
-        .modify_snapshot_attribute()
-        .snapshot_id(snapshot)
-        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-        .operation_type(aws_sdk_ec2::types::OperationType::Remove)
-        .user_ids(account)
-        .send()
-        .await
-        .expect("unshare");
 }
 
 #[test]

@@ -264,6 +264,11 @@ async fn active_projects(
     }
     projects.sort_by(|a, b| a.id.cmp(&b.id));
     projects.dedup_by(|a, b| a.id == b.id);
+    // Nothing to scan is a misconfiguration, never a clean result.
+    if projects.is_empty() {
+        let scope = organization.map(|o| format!(" under organization {o}")).unwrap_or_default();
+        return Err(CollectError::NoProjects { scope });
+    }
     Ok(projects)
 }
 

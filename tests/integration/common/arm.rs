@@ -5,16 +5,12 @@
 //! 403 per subscription, 429 with `Retry-After`, 5xx bursts and cut bodies.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 /// The bearer token the server accepts.
@@ -226,24 +222,13 @@ impl ArmServer {
     }
 
     pub fn start() -> ArmServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let state = Arc::new(ArmState::default());
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (shared, base) = (state.clone(), url.clone());
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let (state, base) = (shared.clone(), base.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let answer = handle(&state, &base, &req);
-                        async move { Ok::<_, Infallible>(answer) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
+        let shared = state.clone();
+        let base = std::sync::OnceLock::<String>::new();
+        let base = Arc::new(base);
+        let base_in = base.clone();
+        let (url, runtime) = super::serve(move |req| handle(&shared, base_in.get().map_or("", String::as_str), req));
+        base.set(url.clone()).ok();
         ArmServer { url, state, _runtime: runtime }
     }
 }

@@ -389,3 +389,46 @@ pub fn snapaudit_with(dir: &Path, endpoint: Option<&str>, args: &[&str], env: &[
     assert!(!run.stdout.contains(TEST_SECRET) && !run.stderr.contains(TEST_SECRET), "secret leaked: {run:?}");
     run
 }
+
+/// A local HTTP/1 server on a port of its own, answering each request with
+/// `handle` (the ARM and Google Cloud test servers): its URL, and the
+/// runtime that serves it while kept.
+pub fn serve(
+    handle: impl Fn(&hyper::Request<hyper::body::Incoming>) -> hyper::Response<http_body_util::Full<bytes::Bytes>>
+    + Send
+    + Sync
+    + 'static,
+) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::sync::Arc::new(handle);
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let answer = handle(&req);
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    (url, runtime)
+}
+
+/// Take `account` off a snapshot's share list.
+pub async fn unshare(client: &aws_sdk_ec2::Client, snapshot: &str, account: &str) {
+    client
+        .modify_snapshot_attribute()
+        .snapshot_id(snapshot)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(aws_sdk_ec2::types::OperationType::Remove)
+        .user_ids(account)
+        .send()
+        .await
+        .expect("unshare");
+}
