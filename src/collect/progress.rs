@@ -1,5 +1,6 @@
 //! Scan progress for people at a terminal: one bar per provider (scopes done
-//! of scopes planned, with an ETA, snapshots listed and share lists read),
+//! of scopes planned, with an ETA, accounts done, snapshots listed and share
+//! lists read),
 //! and an overall bar when several providers are scanned. Nothing at all
 //! when stderr is not a terminal (cron, pipes, CI).
 
@@ -13,6 +14,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// One provider's counters, updated by its collectors.
 #[derive(Debug, Default)]
 pub struct Progress {
+    accounts_total: AtomicUsize,
+    accounts_done: AtomicUsize,
     scopes_total: AtomicUsize,
     scopes_done: AtomicUsize,
     listed: AtomicUsize,
@@ -20,6 +23,16 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Accounts (subscriptions, projects) to scan.
+    pub fn add_accounts(&self, n: usize) {
+        self.accounts_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One account's every scope is done.
+    pub fn account_done(&self) {
+        self.accounts_done.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn add_scopes(&self, n: usize) {
         self.scopes_total.fetch_add(n, Ordering::Relaxed);
     }
@@ -43,7 +56,9 @@ impl Progress {
 
     fn message(&self) -> String {
         format!(
-            "snapshots listed {} · share lists read {}",
+            "accounts {}/{} · snapshots listed {} · share lists read {}",
+            self.accounts_done.load(Ordering::Relaxed),
+            self.accounts_total.load(Ordering::Relaxed),
             self.listed.load(Ordering::Relaxed),
             self.shares_checked.load(Ordering::Relaxed)
         )
@@ -107,9 +122,31 @@ pub fn show(providers: Vec<(&'static str, Arc<Progress>)>) -> Option<Display> {
     Some(Display { bars, ticker })
 }
 
+/// Counts down each account's scopes and reports the account done with its
+/// last one (accounts are listed region by region, in any order).
+#[derive(Debug)]
+pub struct AccountCountdown {
+    remaining: Vec<AtomicUsize>,
+}
+
+impl AccountCountdown {
+    /// `accounts` accounts of `scopes_each` units each, added to `progress`.
+    pub fn new(progress: &Progress, accounts: usize, scopes_each: usize) -> Self {
+        progress.add_accounts(accounts);
+        AccountCountdown { remaining: (0..accounts).map(|_| AtomicUsize::new(scopes_each)).collect() }
+    }
+
+    /// One unit of account `index` is done.
+    pub fn done(&self, progress: &Progress, index: usize) {
+        if self.remaining.get(index).is_some_and(|r| r.fetch_sub(1, Ordering::Relaxed) == 1) {
+            progress.account_done();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Progress;
+    use super::*;
 
     #[test]
     fn counters_add_up() {
@@ -118,7 +155,23 @@ mod tests {
         p.scopes_done(2);
         p.listed(1000);
         p.share_checked();
+        p.add_accounts(2);
+        p.account_done();
         assert_eq!(p.scopes(), (2, 3));
-        assert_eq!(p.message(), "snapshots listed 1000 · share lists read 1");
+        assert_eq!(p.message(), "accounts 1/2 · snapshots listed 1000 · share lists read 1");
+    }
+
+    #[test]
+    fn an_account_is_done_with_its_last_unit() {
+        let progress = Progress::default();
+        let countdown = AccountCountdown::new(&progress, 2, 3);
+        for _ in 0..2 {
+            countdown.done(&progress, 0);
+        }
+        countdown.done(&progress, 1);
+        assert_eq!(progress.accounts_done.load(Ordering::Relaxed), 0);
+        countdown.done(&progress, 0);
+        assert_eq!(progress.accounts_done.load(Ordering::Relaxed), 1);
+        assert!(progress.message().starts_with("accounts 1/2"), "{}", progress.message());
     }
 }

@@ -139,45 +139,52 @@ pub async fn collect(
     let trail = Arc::new(attribution::Trail::new(pacer.clone()));
     let verify = Arc::new(options.verification.clone());
     progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
+    let countdown = super::progress::AccountCountdown::new(&progress, plan.targets.len(), plan.regions.len());
+    let countdown = &countdown;
 
-    let pairs = plan.targets.iter().flat_map(|t| plan.regions.iter().map(move |r| (t, r)));
+    let pairs = plan.targets.iter().enumerate().flat_map(|(i, t)| plan.regions.iter().map(move |r| (i, t, r)));
     let results: Vec<Vec<(Scope, Result<ScopeListing, ScopeError>)>> = futures_util::stream::iter(pairs)
-        .map(|(target, region)| {
+        .map(|(index, target, region)| {
             let (pacer, progress, trail, verify) = (pacer.clone(), progress.clone(), trail.clone(), verify.clone());
             async move {
-                let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
-                // Nothing to call where the account has not enabled the region.
-                let usable = match &target.session {
-                    Ok(_) if target.has_not_enabled(region) => Err(not_opted_in(&target.account, region)),
-                    Ok(session) => Ok(session),
-                    Err(e) => Err(e.clone()),
-                };
-                let session = match usable {
-                    Ok(session) => session,
-                    Err(e) => {
-                        progress.scopes_done(COLLECTORS.len());
-                        return COLLECTORS.iter().map(|c| (scope(*c), Err(e.clone()))).collect();
-                    }
-                };
-                let ctx = RegionContext {
-                    account: target.account.clone(),
-                    region: region.clone(),
-                    ec2: session.ec2(region),
-                    rds: session.rds(region),
-                    cloudtrail: session.cloudtrail(region),
-                    max_concurrency: options.max_concurrency,
-                    pacer,
-                    progress: progress.clone(),
-                    trail,
-                    verify,
-                };
-                let ctx = &ctx;
-                futures_util::future::join_all(COLLECTORS.iter().map(|c| async move {
-                    let result = c.collect(ctx).await;
-                    ctx.progress.scopes_done(1);
-                    (scope(*c), result)
-                }))
-                .await
+                let listed = async {
+                    let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
+                    // Nothing to call where the account has not enabled the region.
+                    let usable = match &target.session {
+                        Ok(_) if target.has_not_enabled(region) => Err(not_opted_in(&target.account, region)),
+                        Ok(session) => Ok(session),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let session = match usable {
+                        Ok(session) => session,
+                        Err(e) => {
+                            progress.scopes_done(COLLECTORS.len());
+                            return COLLECTORS.iter().map(|c| (scope(*c), Err(e.clone()))).collect();
+                        }
+                    };
+                    let ctx = RegionContext {
+                        account: target.account.clone(),
+                        region: region.clone(),
+                        ec2: session.ec2(region),
+                        rds: session.rds(region),
+                        cloudtrail: session.cloudtrail(region),
+                        max_concurrency: options.max_concurrency,
+                        pacer,
+                        progress: progress.clone(),
+                        trail,
+                        verify,
+                    };
+                    let ctx = &ctx;
+                    futures_util::future::join_all(COLLECTORS.iter().map(|c| async move {
+                        let result = c.collect(ctx).await;
+                        ctx.progress.scopes_done(1);
+                        (scope(*c), result)
+                    }))
+                    .await
+                }
+                .await;
+                countdown.done(&progress, index);
+                listed
             }
         })
         .buffer_unordered(options.max_concurrent_regions.max(1))

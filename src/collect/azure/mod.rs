@@ -111,6 +111,7 @@ pub async fn collect(
         (options.subscriptions.clone(), AccountReach::Named(options.subscriptions.iter().cloned().collect()))
     };
     progress.add_scopes(subscriptions.len());
+    progress.add_accounts(subscriptions.len());
     let arm_ref = &arm;
     let listings: Vec<Result<Listing, CollectError>> = futures_util::stream::iter(subscriptions)
         .map(|subscription| {
@@ -119,6 +120,7 @@ pub async fn collect(
             async move {
                 let listing = list_subscription(arm_ref, &subscription, known, &progress).await;
                 progress.scopes_done(1);
+                progress.account_done();
                 listing
             }
         })

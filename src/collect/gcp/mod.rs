@@ -105,12 +105,18 @@ impl Default for GcpOptions {
 }
 
 /// A project id: 6 to 30 lowercase letters, digits and hyphens, starting
-/// with a letter (Resource Manager, "Creating and managing projects").
+/// with a letter (Resource Manager, "Creating and managing projects"), or a
+/// legacy domain-scoped one (`example.com:my-project`).
 pub fn check_project_id(id: &str) -> Result<String, String> {
-    let ok = (6..=30).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let (domain, name) = id.rsplit_once(':').map_or((None, id), |(d, n)| (Some(d), n));
+    let domain_ok = domain.is_none_or(|d| {
+        !d.is_empty() && d.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    });
+    let ok = domain_ok
+        && (6..=30).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok { Ok(id.to_owned()) } else { Err(format!("{id:?} is not a project id (like my-project-123)")) }
 }
 
@@ -161,14 +167,16 @@ pub async fn collect(
         (options.projects.clone(), AccountReach::Named(options.projects.iter().cloned().collect()))
     };
     progress.add_scopes(projects.len() * KINDS.len());
-    let (rest_ref, endpoints_ref) = (&rest, &endpoints);
-    let jobs = projects.iter().flat_map(|p| KINDS.iter().map(move |k| (p.clone(), k)));
+    let countdown = super::progress::AccountCountdown::new(&progress, projects.len(), KINDS.len());
+    let (rest_ref, endpoints_ref, countdown) = (&rest, &endpoints, &countdown);
+    let jobs = projects.iter().enumerate().flat_map(|(i, p)| KINDS.iter().map(move |k| (i, p.clone(), k)));
     let listings: Vec<Result<(Vec<Snapshot>, Coverage), CollectError>> = futures_util::stream::iter(jobs)
-        .map(|(project, kind)| {
+        .map(|(index, project, kind)| {
             let progress = progress.clone();
             async move {
                 let listing = list_kind(rest_ref, endpoints_ref, &project, kind, options, &progress).await;
                 progress.scopes_done(1);
+                countdown.done(&progress, index);
                 listing
             }
         })
@@ -388,6 +396,8 @@ mod tests {
         assert!(check_project_id("My-Project").is_err());
         assert!(check_project_id("abc").is_err());
         assert!(check_project_id("1project").is_err());
+        assert!(check_project_id("example.com:legacy-app").is_ok());
+        assert!(check_project_id("Example.com:legacy-app").is_err());
         assert_eq!(check_organization_id("organizations/123").unwrap(), "123");
         assert!(check_organization_id("o-abc").is_err());
     }
