@@ -8,6 +8,12 @@
 //! manual DB and SNAPAUDIT_BENCH_RDS_CLUSTER manual cluster snapshots, for
 //! the RDS-bound scenario).
 //!
+//! `SNAPAUDIT_BENCH_ORG=1000`: instead, an organization of that many member
+//! accounts x 3 regions scanned with `--org` (moto assumes the roles; the
+//! proxy answers the empty members' listings, 50 ms each), then a rescan
+//! with its CloudTrail lookups: wall time against the listing floor, calls,
+//! peak memory.
+//!
 //! `SNAPAUDIT_BENCH_CHURN=0.005`: then a rescan with `verification:
 //! incremental` after that share of each region's EBS snapshots churned
 //! through the proxy (so through its CloudTrail): 40% new snapshots, 40%
@@ -117,6 +123,9 @@ async fn seed_amis(client: &aws_sdk_ec2::Client, count: usize) {
 
 fn main() {
     // `cargo bench` passes --bench; nothing else is read from the arguments.
+    if let Some(accounts) = std::env::var("SNAPAUDIT_BENCH_ORG").ok().and_then(|v| v.parse().ok()) {
+        return organization_bench(accounts);
+    }
     let ebs_per_region = size("SNAPAUDIT_BENCH_EBS", 2000);
     let rds_plan =
         match (std::env::var("SNAPAUDIT_BENCH_RDS_DB").is_ok(), std::env::var("SNAPAUDIT_BENCH_RDS_CLUSTER").is_ok()) {
@@ -359,4 +368,95 @@ fn rescan_after_churn(
     println!("  throttled requests   {}", proxy.state.throttled());
     println!("  churned shares missed {} of {}", missed.len(), expected.len());
     assert!(missed.is_empty(), "missed: {missed:?}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+const ORG_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+const ORG_LATENCY: Duration = Duration::from_millis(50);
+/// The scan's bounds (collect/aws: `max_concurrent_regions`, and the
+/// accounts whose region lists are read at once).
+const PLACES_AT_ONCE: f64 = 32.0;
+const ACCOUNTS_AT_ONCE: f64 = 16.0;
+
+/// Run a scan to its end: (wall seconds, peak RSS MiB, stdout).
+fn timed_scan(dir: &TempDir, proxy: &Proxy, args: &[&str]) -> (f64, f64, String) {
+    let started = Instant::now();
+    let mut child = command(dir.path(), Some(&proxy.url), args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running snapaudit");
+    let stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let mut peak = 0;
+    while child.try_wait().expect("waiting").is_none() {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    (wall, peak as f64 / 1024.0, reader.join().unwrap_or_default())
+}
+
+fn organization_bench(accounts: usize) {
+    let moto = Moto::start();
+    let names: Vec<String> = (0..accounts).map(|i| format!("member{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let seeding = Instant::now();
+    let (_org, _ids) = common::organization(&moto, &refs);
+    eprintln!("created {accounts} accounts in {:.0?}", seeding.elapsed());
+    let proxy = Proxy::start(&moto.url);
+    proxy.state.set(|f| {
+        f.latency = ORG_LATENCY;
+        f.empty_members = true;
+        f.block_public_access = Some("unblocked".into());
+        f.image_block_public_access = Some("unblocked".into());
+    });
+    let dir = TempDir::new();
+    // transient-snapshot's 14 creation and deletion lookups per place are
+    // left out of the rescan here; its cost is stated from the 4 measured.
+    std::fs::write(dir.path().join("policy.yaml"), "version: 1\nrules:\n  transient-snapshot: { enabled: false }\n")
+        .unwrap();
+    let mut args = vec!["scan", "--assume-role", "OrganizationAccountAccessRole", "--org", "--format", "jsonl"];
+    args.extend(["--fail-on", "none", "--policy", "policy.yaml"]);
+    for region in ORG_REGIONS {
+        args.extend(["--region", region]);
+    }
+    let places = ((accounts + 1) * ORG_REGIONS.len()) as f64;
+    let latency = ORG_LATENCY.as_secs_f64();
+    // Each account: its role and region list (2 calls in a row), 16 at a
+    // time; each (account, region): a listing and a block-public-access
+    // read in a row per collector, 32 places at once.
+    let floor = ((accounts + 1) as f64 / ACCOUNTS_AT_ONCE).ceil() * 2.0 * latency
+        + (places / PLACES_AT_ONCE).ceil() * 2.0 * latency;
+
+    let (wall, rss, stdout) = timed_scan(&dir, &proxy, &args);
+    let requests = proxy.state.requests();
+    let summary = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary"))["data"]
+        .clone();
+    println!("organization: {accounts} member accounts + the management account x {} regions", ORG_REGIONS.len());
+    println!("  first scan wall       {wall:.1} s");
+    println!("  listing floor         {floor:.1} s ({latency:.3} s latency; 16 accounts, 32 places at once)");
+    println!("  wall / floor          {:.3}", wall / floor);
+    println!("  scopes                {} ({} failed)", summary["scopes"], summary["failed_scopes"]);
+    println!("  requests (proxy)      {requests} ({:.2} per place)", requests as f64 / places);
+    let mut by_action: Vec<(u64, String)> =
+        proxy.state.actions().into_iter().map(|a| (proxy.state.count(&a), a)).collect();
+    by_action.sort_by(|a, b| b.cmp(a));
+    let top: Vec<String> = by_action.iter().take(8).map(|(n, a)| format!("{a} {n}")).collect();
+    println!("  by action             {}", top.join(", "));
+    println!("  peak RSS              {rss:.1} MiB");
+    assert_eq!(summary["failed_scopes"], 0, "{summary}");
+
+    proxy.state.reset_counts();
+    let (wall, rss, _) = timed_scan(&dir, &proxy, &args);
+    let lookups = proxy.state.count("LookupEvents");
+    // CloudTrail allows 2 lookups a second per place (paced at 95%); the
+    // 4 grant-event lookups of a place run in a row.
+    let lookup_floor = (places / PLACES_AT_ONCE).ceil() * ((4.0 - 2.0) / 1.9_f64).max(4.0 * latency);
+    println!("  rescan wall           {wall:.1} s ({lookups} LookupEvents; their floor {lookup_floor:.1} s)");
+    println!("  rescan requests       {}", proxy.state.requests());
+    println!("  rescan peak RSS       {rss:.1} MiB");
 }

@@ -64,7 +64,15 @@ impl Session {
             builder = builder.external_id(id.clone());
         }
         let provider = builder.configure(&self.config).build().await;
-        let config = self.config.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
+        // One identity cache for every client of the account (EC2, RDS and
+        // CloudTrail in each region): without it each client assumes the
+        // role itself, several STS calls per account instead of one.
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+            .build();
         Session { config, api_calls: self.api_calls.clone() }
     }
 

@@ -69,6 +69,11 @@ pub struct Faults {
     /// answers say so in `Expiration`, and a call signed with the session's
     /// key after that answers 400 `ExpiredToken`.
     pub session_ttl: Option<Duration>,
+    /// Member accounts (every account but the caller's) hold nothing, and
+    /// the proxy answers their listings itself, as AWS answers an empty
+    /// account, without moto (which, one process, would otherwise bound an
+    /// organization's scan). Role assumption still goes to moto.
+    pub empty_members: bool,
     /// Opt-in regions ([`OPT_IN_REGIONS`]) each account has enabled; every
     /// other opt-in region answers EC2 401 `AuthFailure` and RDS 403
     /// `OptInRequired`, and `DescribeRegions` says `not-opted-in`.
@@ -123,6 +128,8 @@ pub struct ProxyState {
     /// `RestorableByUserIds`, so the proxy answers `RestorableBy=all` from
     /// these (changes must go through the proxy, as AWS sees every call).
     public_snapshots: Mutex<BTreeSet<String>>,
+    /// moto's `DescribeRegions` answer, kept to answer member accounts'.
+    regions_answer: Mutex<Option<String>>,
 }
 
 /// Who sent a request: the account and region it was signed for, its
@@ -496,6 +503,20 @@ async fn handle(
         ));
     }
 
+    if faults.empty_members && service != "sts" && account != CALLER_ACCOUNT {
+        let regions = state.regions_answer.lock().unwrap().clone();
+        let answer = match (action.as_str(), regions) {
+            ("DescribeRegions", Some(cached)) => {
+                let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
+                Some(state.regions_for(&account, &cached, all))
+            }
+            (action, _) => empty_listing(action),
+        };
+        if let Some(body) = answer {
+            return Ok(xml(StatusCode::OK, body));
+        }
+    }
+
     let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
@@ -531,6 +552,7 @@ async fn handle(
         }
     }
     if action == "DescribeRegions" && status.is_success() {
+        state.regions_answer.lock().unwrap().get_or_insert_with(|| text.clone());
         let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
         return Ok(xml(status, state.regions_for(&account, &text, all)));
     }
@@ -591,6 +613,27 @@ impl ProxyState {
             .collect();
         format!("{}{open}{items}{close}{}", &xml[..start], &xml[end + close.len()..])
     }
+}
+
+/// What AWS answers a listing of an account that holds nothing.
+fn empty_listing(action: &str) -> Option<String> {
+    const EC2: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    const RDS: &str = "http://rds.amazonaws.com/doc/2014-10-31/";
+    let (namespace, inner) = match action {
+        "DescribeSnapshots" => (EC2, "<requestId>proxy</requestId><snapshotSet/>".to_owned()),
+        "DescribeImages" => (EC2, "<requestId>proxy</requestId><imagesSet/>".to_owned()),
+        "DescribeDBSnapshots" | "DescribeDBClusterSnapshots" => {
+            let list = if action == "DescribeDBSnapshots" { "DBSnapshots" } else { "DBClusterSnapshots" };
+            (
+                RDS,
+                format!(
+                    "<{action}Result><{list}/></{action}Result><ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata>"
+                ),
+            )
+        }
+        _ => return None,
+    };
+    Some(format!("<{action}Response xmlns=\"{namespace}\">{inner}</{action}Response>"))
 }
 
 /// The text of the first `<name>...</name>` in `xml`.
