@@ -377,7 +377,16 @@ const ORG_LATENCY: Duration = Duration::from_millis(50);
 const PLACES_AT_ONCE: f64 = 32.0;
 const ACCOUNTS_AT_ONCE: f64 = 16.0;
 
-/// Run a scan to its end: (wall seconds, peak RSS MiB, stdout).
+/// CPU seconds (user + system) a running process has used, from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Run a scan to its end: (wall seconds, peak RSS MiB, stdout); prints the
+/// scan's own CPU time (the client's share of a CPU-bound run).
 fn timed_scan(dir: &TempDir, proxy: &Proxy, args: &[&str]) -> (f64, f64, String) {
     let started = Instant::now();
     let mut child = command(dir.path(), Some(&proxy.url), args)
@@ -387,12 +396,14 @@ fn timed_scan(dir: &TempDir, proxy: &Proxy, args: &[&str]) -> (f64, f64, String)
         .expect("running snapaudit");
     let stdout = child.stdout.take().expect("stdout");
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let mut peak = 0;
+    let (mut peak, mut cpu) = (0, 0.0_f64);
     while child.try_wait().expect("waiting").is_none() {
         peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        cpu = cpu.max(cpu_seconds(child.id()).unwrap_or(0.0));
         std::thread::sleep(Duration::from_millis(50));
     }
     let wall = started.elapsed().as_secs_f64();
+    println!("  (scan CPU            {cpu:.1} s of {wall:.1} s wall)");
     (wall, peak as f64 / 1024.0, reader.join().unwrap_or_default())
 }
 
