@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::credential::TokenSource;
 use crate::collect::ApiCalls;
+use crate::collect::rest::{CallError, Retries, Verdict, Wait, json_with_retries};
 
 /// Attempts per request before the scope is given up as failed.
 const ATTEMPTS: u32 = 6;
@@ -123,50 +124,37 @@ impl Arm {
     }
 
     async fn get<T: DeserializeOwned>(&self, action: &str, url: &url::Url) -> Result<T, ArmError> {
-        let mut last = ArmError::new("Unknown", "no attempt made");
-        for attempt in 0..ATTEMPTS {
+        let retries = Retries { attempts: ATTEMPTS, backoff: self.backoff, longest: LONGEST_WAIT };
+        let request = || async {
             let bearer = self.token.bearer().await.map_err(|e| ArmError::new("CredentialsError", e.to_string()))?;
             self.api_calls.record(action);
-            let sent = self.http.get(url.clone()).header("Authorization", bearer.header_value()).send().await;
-            let wait = match sent {
-                Err(e) => {
-                    let code = if e.is_timeout() { "Timeout" } else { "ConnectionError" };
-                    last = ArmError::new(code, format!("{action}: {}", crate::collect::rest::transport_message(e)));
-                    None
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = crate::collect::rest::retry_after(&response);
-                    let body = response.bytes().await;
-                    match (status.as_u16(), body) {
-                        (200..=299, Ok(body)) => match serde_json::from_slice(&body) {
-                            Ok(parsed) => return Ok(parsed),
-                            // A cut or garbled body is retried like a 5xx.
-                            Err(e) => {
-                                last = ArmError::new("InvalidResponse", format!("{action}: unreadable response: {e}"));
-                                None
-                            }
-                        },
-                        (_, Err(e)) => {
-                            last = ArmError::new("ConnectionError", format!("{action}: reading the response: {e}"));
-                            None
-                        }
-                        (code @ (429 | 500..=599), Ok(body)) => {
-                            last = error_from_body(action, code, &body);
-                            retry_after
-                        }
-                        (code, Ok(body)) => return Err(error_from_body(action, code, &body)),
-                    }
-                }
-            };
-            if attempt + 1 < ATTEMPTS {
-                let delay = wait.unwrap_or(self.backoff * 2u32.pow(attempt)).min(LONGEST_WAIT);
-                tracing::debug!(action, attempt = attempt + 1, code = %last.code, ?delay, "ARM call failed; retrying");
-                tokio::time::sleep(delay).await;
+            Ok(self.http.get(url.clone()).header("Authorization", bearer.header_value()))
+        };
+        // ARM's 429 and 5xx are retried after its `Retry-After`; any other
+        // status is final.
+        let judge = |status: u16, body: &[u8], server_wait: Option<Duration>| {
+            let e = error_from_body(action, status, body);
+            match status {
+                429 | 500..=599 => Verdict::Retry(e, server_wait.map_or(Wait::Backoff, Wait::Exactly)),
+                _ => Verdict::Fail(e),
             }
-        }
-        last.message = format!("{} (after {ATTEMPTS} attempts)", last.message);
-        Err(last)
+        };
+        json_with_retries(action, retries, request, judge).await
+    }
+}
+
+impl CallError for ArmError {
+    fn transient(code: &'static str, message: String) -> Self {
+        ArmError::new(code, message)
+    }
+
+    fn code(&self) -> &str {
+        &self.code
+    }
+
+    fn after_attempts(mut self, attempts: u32) -> Self {
+        self.message = format!("{} (after {attempts} attempts)", self.message);
+        self
     }
 }
 

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use super::credential::GcpToken;
 use crate::collect::ApiCalls;
 use crate::collect::buckets::{Buckets, RateLimit};
+use crate::collect::rest::{CallError, Retries, Verdict, Wait, json_with_retries};
 
 /// Attempts per request before the scope is given up as failed.
 const ATTEMPTS: u32 = 6;
@@ -164,8 +165,8 @@ impl Rest {
         method: reqwest::Method,
         url: url::Url,
     ) -> Result<T, GcpError> {
-        let mut last = GcpError::new("Unknown", "no attempt made");
-        for attempt in 0..ATTEMPTS {
+        let retries = Retries { attempts: ATTEMPTS, backoff: self.backoff, longest: LONGEST_WAIT };
+        let request = || async {
             let bearer = self.token.bearer().await.map_err(|e| GcpError::new("CredentialsError", e.to_string()))?;
             self.pacer.take(project.to_owned(), PROJECT_RATE).await;
             self.api_calls.record(permission);
@@ -173,49 +174,33 @@ impl Rest {
             if method == reqwest::Method::POST {
                 request = request.header("Content-Type", "application/json").body("{}");
             }
-            let wait = match request.send().await {
-                Err(e) => {
-                    let code = if e.is_timeout() { "Timeout" } else { "ConnectionError" };
-                    last = GcpError::new(code, format!("{permission}: {}", crate::collect::rest::transport_message(e)));
-                    None
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = crate::collect::rest::retry_after(&response);
-                    match (status, response.bytes().await) {
-                        (200..=299, Ok(body)) => match serde_json::from_slice(&body) {
-                            Ok(parsed) => return Ok(parsed),
-                            Err(e) => {
-                                last =
-                                    GcpError::new("InvalidResponse", format!("{permission}: unreadable response: {e}"));
-                                None
-                            }
-                        },
-                        (_, Err(e)) => {
-                            last = GcpError::new("ConnectionError", format!("{permission}: reading the response: {e}"));
-                            None
-                        }
-                        (code, Ok(body)) => {
-                            let e = error_from_body(permission, code, &body);
-                            if !(code == 429 || code >= 500 || e.rate_limited()) {
-                                return Err(e);
-                            }
-                            // Over the per-minute quota: wait for its refill.
-                            let floor = if e.rate_limited() { Duration::from_secs(1) } else { Duration::ZERO };
-                            last = e;
-                            Some(retry_after.unwrap_or(floor))
-                        }
-                    }
-                }
-            };
-            if attempt + 1 < ATTEMPTS {
-                let delay = wait.unwrap_or_default().max(self.backoff * 2u32.pow(attempt)).min(LONGEST_WAIT);
-                tracing::debug!(permission, attempt = attempt + 1, code = %last.code, ?delay, "Google Cloud call failed; retrying");
-                tokio::time::sleep(delay).await;
+            Ok(request)
+        };
+        let judge = |status: u16, body: &[u8], server_wait: Option<Duration>| {
+            let e = error_from_body(permission, status, body);
+            if !(status == 429 || status >= 500 || e.rate_limited()) {
+                return Verdict::Fail(e);
             }
-        }
-        last.message = format!("{} (after {ATTEMPTS} attempts)", last.message);
-        Err(last)
+            // Over the per-minute quota: wait for its refill.
+            let floor = if e.rate_limited() { Duration::from_secs(1) } else { Duration::ZERO };
+            Verdict::Retry(e, Wait::AtLeast(server_wait.unwrap_or(floor)))
+        };
+        json_with_retries(permission, retries, request, judge).await
+    }
+}
+
+impl CallError for GcpError {
+    fn transient(code: &'static str, message: String) -> Self {
+        GcpError::new(code, message)
+    }
+
+    fn code(&self) -> &str {
+        &self.code
+    }
+
+    fn after_attempts(mut self, attempts: u32) -> Self {
+        self.message = format!("{} (after {attempts} attempts)", self.message);
+        self
     }
 }
 
