@@ -460,6 +460,28 @@ pub(crate) mod test_support {
         s
     }
 
+    /// A CloudTrail event `name` about `id` in the fixture's account and
+    /// region (`resources` and `subjects` both name it), by mallory at `at`.
+    pub fn audit_event(name: &str, id: &str, at: &str) -> crate::model::AuditEvent {
+        crate::model::AuditEvent {
+            account: OWN.into(),
+            region: "eu-west-1".into(),
+            resources: vec![id.into()],
+            subjects: vec![id.into()],
+            added: Vec::new(),
+            actor: crate::model::Actor {
+                principal: Some("arn:aws:iam::111111111111:user/mallory".into()),
+                identity_type: Some("IAMUser".into()),
+                invoked_by: None,
+                source_ip: None,
+                user_agent: None,
+                event_time: at.into(),
+                event_id: format!("{name}-{id}-{at}"),
+                event_name: name.into(),
+            },
+        }
+    }
+
     /// Everything a [`Context`] borrows, owned, for unit tests.
     #[derive(Default)]
     pub struct Fixture {

@@ -60,27 +60,11 @@ impl Rule for TransientShare {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Actor, AuditEvent, Coverage};
-    use crate::rules::test_support::{Fixture, OWN, snapshot};
+    use crate::model::{AuditEvent, Coverage};
+    use crate::rules::test_support::{Fixture, audit_event, snapshot};
 
     fn share_event(id: &str, added: &str) -> AuditEvent {
-        AuditEvent {
-            account: OWN.into(),
-            region: "eu-west-1".into(),
-            resources: vec![id.into()],
-            subjects: Vec::new(),
-            added: vec![added.into()],
-            actor: Actor {
-                principal: Some("arn:aws:iam::111111111111:user/mallory".into()),
-                identity_type: Some("IAMUser".into()),
-                invoked_by: None,
-                source_ip: None,
-                user_agent: None,
-                event_time: "2026-11-24T11:00:00Z".into(),
-                event_id: "e-1".into(),
-                event_name: "ModifySnapshotAttribute".into(),
-            },
-        }
+        AuditEvent { added: vec![added.into()], ..audit_event("ModifySnapshotAttribute", id, "2026-11-24T11:00:00Z") }
     }
 
     #[test]

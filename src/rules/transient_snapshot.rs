@@ -47,28 +47,12 @@ impl Rule for TransientSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Actor, AuditEvent, Coverage, Grantee};
-    use crate::rules::test_support::{Fixture, OWN, snapshot};
+    use crate::model::{AuditEvent, Coverage, Grantee};
+    use crate::rules::test_support::{Fixture, audit_event, snapshot};
     use crate::rules::{bulk_creation::BulkCreation, bulk_deletion::BulkDeletion};
 
     fn event(name: &str, id: &str, minute: u32) -> AuditEvent {
-        AuditEvent {
-            account: OWN.into(),
-            region: "eu-west-1".into(),
-            resources: vec![id.into(), "vol-1".into()],
-            subjects: vec![id.into()],
-            added: Vec::new(),
-            actor: Actor {
-                principal: Some("arn:aws:iam::111111111111:user/mallory".into()),
-                identity_type: Some("IAMUser".into()),
-                invoked_by: None,
-                source_ip: None,
-                user_agent: None,
-                event_time: format!("2026-11-24T11:{minute:02}:00Z"),
-                event_id: format!("{name}-{id}"),
-                event_name: name.into(),
-            },
-        }
+        audit_event(name, id, &format!("2026-11-24T11:{minute:02}:00Z"))
     }
 
     #[test]
