@@ -175,15 +175,17 @@ impl Context<'_> {
                 }
             }
             let mut out: Vec<Transient> = Vec::new();
+            // A snapshot deleted twice in the log is one transient snapshot.
+            let mut seen: HashSet<(Scope, &str)> = HashSet::new();
             for (key, deleter) in deleted {
                 let Some(creator) = created.get(&key) else { continue };
-                let (scope, id) = key;
-                let unseen = self.coverage_of(&scope).is_some_and(Coverage::is_complete)
-                    && self.previous.established.contains(&scope)
-                    && self.listed_or_known(&scope, id).is_none();
-                if !unseen || out.iter().any(|t| t.snapshot.scope == scope && t.snapshot.id == id) {
+                let unseen = self.coverage_of(&key.0).is_some_and(Coverage::is_complete)
+                    && self.previous.established.contains(&key.0)
+                    && self.listed_or_known(&key.0, key.1).is_none();
+                if !unseen || !seen.insert(key.clone()) {
                     continue;
                 }
+                let (scope, id) = key;
                 out.push(Transient {
                     snapshot: Snapshot {
                         scope,
