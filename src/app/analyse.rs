@@ -1,6 +1,7 @@
-//! The pure middle of a scan: what was collected, against the baseline and
-//! the previous findings, under a policy, becomes changes and findings with
-//! their lifecycle. No network, no disk: unit-tested without any server.
+//! The pure middle of a scan: what was collected and how it differs from
+//! the baseline (the store's diff), with the previous findings, under a
+//! policy, becomes changes and findings with their lifecycle. No network,
+//! no disk: unit-tested without any server.
 
 use std::collections::BTreeSet;
 
@@ -12,8 +13,11 @@ use crate::store::{attribution, diff, vanished};
 
 /// A scan's results, ready to save and report.
 pub struct Analysis {
-    /// The listing, with share lists that could not be read carried forward.
+    /// Coverage, events, and the snapshots the rules looked at.
     pub collected: Collected,
+    /// The diff's changes (snapshot by snapshot, without actors): what a
+    /// second analysis with the audit logs' events starts from.
+    pub diffed: Vec<Change>,
     pub changes: Vec<Change>,
     /// Scopes whose first complete listing this scan is.
     pub new_baselines: BTreeSet<Scope>,
@@ -21,19 +25,22 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
-/// Vanished scopes, carry-forward, diff (with who made each change, from
-/// `collected.events`), evaluate, lifecycle.
+/// Vanished scopes, block public access carried and diffed, who made each
+/// change (from `collected.events`), evaluate, lifecycle. `diffed` are the
+/// snapshot changes of the store's diff; `collected.snapshots` and
+/// `baseline.snapshots` hold what the rules look at (`project.rs`).
 pub fn analyse(
     baseline: &Baseline,
     previous_findings: &[Finding],
     mut collected: Collected,
+    diffed: Vec<Change>,
     policy: &Policy,
     now: Timestamp,
 ) -> Analysis {
     vanished::mark_missing(baseline, &mut collected);
-    diff::carry_forward_unknown_shares(baseline, &mut collected);
     diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
-    let mut changes = diff::diff(baseline, &collected);
+    let mut changes = diffed.clone();
+    changes.extend(diff::block_public_access_changes(baseline, &collected.coverage));
     attribution::attach_to_changes(&mut changes, &collected.events);
     let new_baselines = diff::new_baselines(baseline, &collected);
     let findings = rules::evaluate(&rules::Context {
@@ -54,7 +61,7 @@ pub fn analyse(
     let mut findings = findings;
     attribution::attach_to_findings(&mut findings, &changes);
     let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
-    Analysis { collected, changes, new_baselines, findings }
+    Analysis { collected, diffed, changes, new_baselines, findings }
 }
 
 #[cfg(test)]
@@ -72,6 +79,26 @@ mod tests {
         Collected { snapshots, coverage: vec![Coverage::complete(scope())], ..Collected::default() }
     }
 
+    /// A scan of `collected` as the store runs it: diffed, then analysed
+    /// with what the diff kept.
+    fn scan(
+        base: &Baseline,
+        previous: &[Finding],
+        mut collected: Collected,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Analysis {
+        let merged = diff::diff(base, &collected);
+        collected.snapshots = merged.listed;
+        // The baseline's snapshots stay on disk but for the deleted ones.
+        let mut base = Baseline { snapshots: Default::default(), ..base.clone() };
+        for s in merged.gone {
+            base.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
+        }
+        analyse(&base, previous, collected, merged.changes, policy, now)
+    }
+
+    /// The baseline a full listing leaves.
     fn baseline_of(collected: &Collected) -> Baseline {
         let mut b = Baseline::default();
         b.established.insert(scope());
@@ -87,29 +114,29 @@ mod tests {
         let now: Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
         let external = || vec![Grantee::Account("999999999999".into())];
 
-        let first = analyse(&Baseline::default(), &[], listing(vec![snapshot("a", vec![])]), &policy, now);
+        let first = scan(&Baseline::default(), &[], listing(vec![snapshot("a", vec![])]), &policy, now);
         assert!(first.changes.is_empty() && first.findings.is_empty());
         assert_eq!(first.new_baselines.len(), 1, "the first listing is the baseline");
 
-        let base = baseline_of(&first.collected);
-        let shared = analyse(&base, &[], listing(vec![snapshot("a", external())]), &policy, now);
+        let base = baseline_of(&listing(vec![snapshot("a", vec![])]));
+        let shared = scan(&base, &[], listing(vec![snapshot("a", external())]), &policy, now);
         let kinds: Vec<ChangeKind> = shared.changes.iter().map(|c| c.kind).collect();
         assert_eq!(kinds, [ChangeKind::ShareAdded]);
         let external_share = |a: &Analysis| a.findings.iter().find(|f| f.rule == "external-share").map(|f| f.status);
         assert_eq!(external_share(&shared), Some(Status::New));
 
-        let base = baseline_of(&shared.collected);
-        let again = analyse(&base, &shared.findings, listing(vec![snapshot("a", external())]), &policy, now);
+        let base = baseline_of(&listing(vec![snapshot("a", external())]));
+        let again = scan(&base, &shared.findings, listing(vec![snapshot("a", external())]), &policy, now);
         assert!(again.changes.is_empty());
         assert_eq!(external_share(&again), Some(Status::Open));
 
         let mut failed = Collected::default();
         failed.coverage.push(Coverage::failed(scope(), "AccessDenied", "denied"));
-        let blind = analyse(&base, &again.findings, failed, &policy, now);
+        let blind = scan(&base, &again.findings, failed, &policy, now);
         assert!(blind.changes.is_empty(), "a failed scope never looks like a deletion");
         assert_ne!(external_share(&blind), Some(Status::Resolved));
 
-        let unshared = analyse(&base, &again.findings, listing(vec![snapshot("a", vec![])]), &policy, now);
+        let unshared = scan(&base, &again.findings, listing(vec![snapshot("a", vec![])]), &policy, now);
         assert_eq!(external_share(&unshared), Some(Status::Resolved));
     }
 }

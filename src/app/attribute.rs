@@ -3,10 +3,10 @@
 //! then the analysis runs again with their events. A log that cannot be read
 //! is a warning on its coverage rows, never a failed scan.
 
-use super::analyse::{Analysis, analyse};
+use super::analyse::Analysis;
 use crate::collect;
 use crate::log;
-use crate::model::{AuditEvent, Baseline, Finding, Provider};
+use crate::model::{AuditEvent, Baseline, Change, Collected, Provider};
 use crate::rules::Policy;
 use crate::store::attribution;
 
@@ -54,17 +54,12 @@ pub(super) async fn read(
     read
 }
 
-/// The analysis again, with the events; unread logs noted on the coverage.
-pub(super) fn reanalyse(
-    analysis: Analysis,
-    read: Read,
-    baseline: &Baseline,
-    previous_findings: &[Finding],
-    policy: &Policy,
-    now: jiff::Timestamp,
-) -> Analysis {
+/// The scan's collected state with the events, unread logs noted on its
+/// coverage, and the diff's changes: what the analysis runs again with.
+/// The analysis as it is when the logs said nothing.
+pub(super) fn with_events(analysis: Analysis, read: Read) -> Result<(Collected, Vec<Change>), Box<Analysis>> {
     if read.events.is_empty() && read.unread.is_empty() {
-        return analysis;
+        return Err(Box::new(analysis));
     }
     let mut collected = analysis.collected;
     collected.events = read.events;
@@ -77,5 +72,5 @@ pub(super) fn reanalyse(
             c.attribution.get_or_insert_with(|| why.clone());
         }
     }
-    analyse(baseline, previous_findings, collected, policy, now)
+    Ok((collected, analysis.diffed))
 }

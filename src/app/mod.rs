@@ -8,6 +8,7 @@ mod analyse;
 mod attribute;
 mod baseline;
 mod plan;
+mod project;
 mod scan;
 mod setup;
 mod watch;

@@ -1,6 +1,8 @@
-//! `scan`: lock -> collect -> analyse (pure) -> who made the changes (AWS
-//! CloudTrail, the Azure Activity Log; `attribute.rs`, then analyse again with
-//! them) -> save -> deliver -> exit code.
+//! `scan`: lock -> collect (into the spool on disk) -> diff against the
+//! baseline on disk, scope by scope -> load what the rules look at
+//! (`project.rs`) -> analyse (pure) -> who made the changes (AWS CloudTrail,
+//! the Azure Activity Log; `attribute.rs`, then analyse again with them) ->
+//! save -> deliver -> exit code.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -15,13 +17,14 @@ use super::{command_line, exit, lock_database, now, output_format};
 use crate::cli::ScanArgs;
 use crate::collect::{self, ApiCalls, Progress, progress};
 use crate::log;
-use crate::model::{Collected, Coverage, Provider};
+use crate::model::{Collected, Coverage, Provider, Verification};
 use crate::report::webhook::{self, Delivery};
 use crate::report::{ScanReport, sink_for, write_atomically};
 use crate::rules;
-use crate::store::{ScanRecord, Store};
+use crate::store::{ScanRecord, Spool, SpoolFile, Store};
 
 use super::attribute::{self, AuditLogs};
+use super::project;
 
 pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
@@ -29,43 +32,66 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     // Everything that can be checked locally is checked before any API call.
     let mut plan = ScanPlan::from_args(args)?;
     let _lock = lock_database(&plan.db, plan.wait)?;
-    let mut store = Store::open(&plan.db)?;
-    let baseline = Arc::new(store.baseline()?);
+    let store = Store::open(&plan.db)?;
+    let mut baseline = store.baseline()?;
     let previous_findings = store.previous_findings()?;
     if let Some(azure) = &mut plan.azure {
-        azure.known_locations = baseline.locations(Provider::Azure);
+        azure.known_locations = store.locations(&baseline, Provider::Azure)?;
     }
     if let Some(aws) = &mut plan.aws {
-        aws.verification.prior = Some(baseline.clone());
+        if aws.verification.mode == Verification::Incremental {
+            aws.verification.prior = Some(Arc::new(store.prior_shares(&baseline, Provider::Aws)?));
+        }
         aws.verification.now = Some(scan_time);
     }
 
+    // The listing goes to disk as it comes (`store::spool`); the diff reads
+    // it back scope by scope against the baseline on disk.
+    let mut spool = SpoolFile::create(&plan.db)?;
     let api_calls = ApiCalls::default();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-    let Some((collected, logs)) = runtime.block_on(collect_or_interrupt(&plan, &api_calls))? else {
+    let collected = runtime.block_on(collect_or_interrupt(&plan, &api_calls, &spool.spool()))?;
+    spool.finish()?;
+    let Some((mut collected, logs)) = collected else {
         log::notice("interrupted: nothing was written; the baseline is as it was");
         return Ok(exit::INTERRUPTED);
     };
-    let analysis = analyse(&baseline, &previous_findings, collected, &plan.policy, scan_time);
+    store.attach(&spool)?;
+    let merged = store.merge(&baseline, &collected.coverage)?;
+    let snapshot_count = store.spooled_count()?;
+    collected.snapshots = merged.listed;
+    for s in merged.gone {
+        baseline.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
+    }
+    project::widen(&store, &mut collected, &mut baseline, &merged.changes, &plan.policy)?;
+    let analysis = analyse(&baseline, &previous_findings, collected, merged.changes, &plan.policy, scan_time);
     // Who made the changes: the audit logs, read only where something can be
     // attributed since a previous scan, then the analysis again with them.
     let previous_scan = store.history(1)?.into_iter().next().map(|s| s.started_at);
     let analysis = match previous_scan.and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
         Some(previous) => {
             let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, &plan.policy, previous));
-            attribute::reanalyse(analysis, events, &baseline, &previous_findings, &plan.policy, scan_time)
+            match attribute::with_events(analysis, events) {
+                Ok((mut collected, diffed)) => {
+                    project::widen(&store, &mut collected, &mut baseline, &diffed, &plan.policy)?;
+                    analyse(&baseline, &previous_findings, collected, diffed, &plan.policy, scan_time)
+                }
+                Err(analysis) => *analysis,
+            }
         }
         None => analysis,
     };
-    let Analysis { collected, changes, new_baselines, findings } = analysis;
+    let Analysis { collected, changes, new_baselines, findings, .. } = analysis;
 
     let calls = api_calls.snapshot();
+    let mut store = store;
     let scan_id = store.save_scan(&ScanRecord {
         started_at: scan_time.to_string(),
         finished_at: now(),
         command: command_line(),
         collected: &collected,
+        snapshot_count,
         baseline: &baseline,
         changes: &changes,
         findings: &findings,
@@ -76,7 +102,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let report = ScanReport {
         scan_id,
         started_at: &started_at,
-        snapshot_count: collected.snapshots.len(),
+        snapshot_count,
         changes: &changes,
         findings: &findings,
         coverage: &collected.coverage,
@@ -140,6 +166,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
 async fn collect_or_interrupt(
     plan: &ScanPlan,
     api_calls: &ApiCalls,
+    spool: &Spool,
 ) -> Result<Option<(Collected, AuditLogs)>, collect::CollectError> {
     let (aws_progress, azure_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
     let gcp_progress = Arc::new(Progress::default());
@@ -157,19 +184,21 @@ async fn collect_or_interrupt(
     let providers = async {
         let aws = async {
             match &plan.aws {
-                Some(options) => collect::aws::collect(options, api_calls, aws_progress.clone()).await.map(Some),
+                Some(options) => collect::aws::collect(options, api_calls, aws_progress.clone(), spool).await.map(Some),
                 None => Ok(None),
             }
         };
         let azure = async {
             match &plan.azure {
-                Some(options) => collect::azure::collect(options, api_calls, azure_progress.clone()).await.map(Some),
+                Some(options) => {
+                    collect::azure::collect(options, api_calls, azure_progress.clone(), spool).await.map(Some)
+                }
                 None => Ok(None),
             }
         };
         let gcp = async {
             match &plan.gcp {
-                Some(options) => collect::gcp::collect(options, api_calls, gcp_progress.clone()).await.map(Some),
+                Some(options) => collect::gcp::collect(options, api_calls, gcp_progress.clone(), spool).await.map(Some),
                 None => Ok(None),
             }
         };

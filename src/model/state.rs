@@ -9,6 +9,9 @@ use super::{AuditEvent, Coverage, MissingReason, Provider, Scope, Snapshot};
 /// Everything one scan listed, scope by scope.
 #[derive(Debug, Default)]
 pub struct Collected {
+    /// In a scan, the snapshots the rules look at: the collectors put the
+    /// listing into the store's spool, and the diff keeps the shared,
+    /// changed, new and deleted ones (`app/project.rs` adds the rest).
     pub snapshots: Vec<Snapshot>,
     /// One row per scope attempted, complete or failed.
     pub coverage: Vec<Coverage>,
@@ -78,7 +81,9 @@ impl Reach {
 /// The last known state of every scope ever listed completely.
 #[derive(Debug, Default, Clone)]
 pub struct Baseline {
-    /// Current snapshot versions by scope and id.
+    /// Current snapshot versions by scope and id: in a scan, only those the
+    /// rules look at (deleted since, or named by an audit event); the
+    /// others stay on disk.
     pub snapshots: BTreeMap<Scope, BTreeMap<String, Snapshot>>,
     /// Scopes that have had at least one complete listing.
     pub established: BTreeSet<Scope>,
@@ -88,6 +93,17 @@ pub struct Baseline {
     /// When each established scope was last listed and its share lists
     /// last read: what an incremental scan re-reads.
     pub shares_read: BTreeMap<Scope, SharesRead>,
+}
+
+/// What an incremental scan needs of the baseline (AWS share
+/// verification): the baseline's scopes and read times, and each snapshot's
+/// last read share list. Loaded only for incremental scans: about 100 bytes
+/// per snapshot, where the baseline's full records stay on disk.
+#[derive(Debug, Default, Clone)]
+pub struct PriorShares {
+    pub baseline: Baseline,
+    /// By scope and id, the share lists last read (unreadable ones absent).
+    pub lists: BTreeMap<Scope, std::collections::HashMap<String, Vec<super::Grantee>>>,
 }
 
 /// When one scope's share lists were read.
@@ -112,17 +128,5 @@ impl SharesRead {
 impl Baseline {
     pub fn previous(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
         self.snapshots.get(scope)?.get(snapshot_id)
-    }
-
-    /// Regions (locations) each account (subscription) of `provider` has
-    /// snapshots in.
-    pub fn locations(&self, provider: Provider) -> BTreeMap<String, BTreeSet<String>> {
-        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (scope, snapshots) in &self.snapshots {
-            if scope.provider == provider && !snapshots.is_empty() {
-                out.entry(scope.account.clone()).or_default().insert(scope.region.clone());
-            }
-        }
-        out
     }
 }

@@ -32,6 +32,13 @@ impl RuleSettings for Settings {
     }
 }
 
+/// How far before a new snapshot a burst it belongs to can begin: the
+/// snapshots the rule must see besides the new ones (`None`: disabled).
+pub(super) fn lookback(policy: &crate::rules::Policy) -> Option<SignedDuration> {
+    let settings: Settings = policy.settings_of(&BulkCreation);
+    policy.is_enabled(BulkCreation.id()).then_some(settings.window)
+}
+
 impl Rule for BulkCreation {
     fn meta(&self) -> Meta {
         Meta { id: "bulk-creation", kind: Kind::Event, severity: Severity::Medium, mitre: &["T1578.001"] }

@@ -321,6 +321,13 @@ pub const RULES: &[&dyn Rule] = &[
     &new_snapshot::NewSnapshot,
 ];
 
+/// How far before each new snapshot the rules look at older ones (bursts):
+/// what a scan must load of its listing besides the new, shared and changed
+/// snapshots. `None`: no rule does.
+pub fn creation_lookback(policy: &Policy) -> Option<jiff::SignedDuration> {
+    bulk_creation::lookback(policy)
+}
+
 pub fn rule(id: &str) -> Option<&'static dyn Rule> {
     RULES.iter().copied().find(|r| r.id() == id)
 }

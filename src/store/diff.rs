@@ -8,17 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Baseline, Change, ChangeKind, Collected, Coverage, Grantee, Scope, Snapshot};
 
-/// Where a share list could not be read this time, carry the last known one
-/// forward (marked unverified) so the diff reports no false "share-removed"
-/// and the findings keep the last known exposure.
-pub fn carry_forward_unknown_shares(baseline: &Baseline, collected: &mut Collected) {
-    for snap in collected.snapshots.iter_mut().filter(|s| !s.grantees_known) {
-        if let Some(prev) = baseline.previous(&snap.scope, &snap.id) {
-            snap.grantees = prev.grantees.clone();
-        }
-    }
-}
-
 /// Where a region's block public access state could not be read this time
 /// (`unknown`), carry the last known one forward: a transient error must not
 /// flip findings' severity, and `unknown` is never read as `unblocked`.
@@ -34,9 +23,8 @@ pub fn carry_forward_unknown_block_public_access(baseline: &Baseline, collected:
 /// Block public access states that differ from the last known one of their
 /// scope. No snapshot changes, yet every public snapshot there may have
 /// become public again (or stopped being).
-fn block_public_access_changes(baseline: &Baseline, collected: &Collected) -> Vec<Change> {
-    collected
-        .coverage
+pub fn block_public_access_changes(baseline: &Baseline, coverage: &[Coverage]) -> Vec<Change> {
+    coverage
         .iter()
         .filter(|c| c.is_complete())
         .filter_map(|c| {
@@ -65,35 +53,115 @@ pub fn new_baselines(baseline: &Baseline, collected: &Collected) -> BTreeSet<Sco
         .collect()
 }
 
-pub fn diff(baseline: &Baseline, collected: &Collected) -> Vec<Change> {
+/// What diffing scopes found, and what of their listing the rules must see.
+#[derive(Debug, Default)]
+pub struct Merged {
+    pub changes: Vec<Change>,
+    /// Listed snapshots the rules look at: shared or exposed ones (any
+    /// grantee), and every one added or changed. Unchanged, unshared ones
+    /// stay on disk.
+    pub listed: Vec<Snapshot>,
+    /// Snapshots no longer listed, as last known.
+    pub gone: Vec<Snapshot>,
+    /// Share lists that could not be read, with the last known list carried
+    /// forward: (scope, id, list) for the stored version.
+    pub carried: Vec<(Scope, String, Vec<Grantee>)>,
+    /// Snapshots listed in the scopes merged.
+    pub count: usize,
+}
+
+/// Diff one completely listed scope: its last known snapshots (`before`,
+/// empty without a baseline) against its listing (`now`), both in
+/// ascending id order, so neither is ever held whole. A scope without a
+/// baseline (`established` false) yields no change: its listing is the
+/// baseline. Where a share list could not be read, the last known one is
+/// carried forward (so no false "share-removed", and findings keep the last
+/// known exposure).
+pub fn merge_scope<E>(
+    established: bool,
+    before: impl Iterator<Item = Result<Snapshot, E>>,
+    now: impl Iterator<Item = Result<Snapshot, E>>,
+    out: &mut Merged,
+) -> Result<(), E> {
+    let (mut before, mut now) = (before.peekable(), now.peekable());
+    // Deletions come after the scope's other changes, as they always have.
+    let mut deleted = Vec::new();
+    loop {
+        let order = match (before.peek(), now.peek()) {
+            (None, None) => {
+                out.changes.append(&mut deleted);
+                return Ok(());
+            }
+            (Some(Err(_)), _) => return Err(before.next().and_then(Result::err).expect("peeked")),
+            (_, Some(Err(_))) => return Err(now.next().and_then(Result::err).expect("peeked")),
+            (Some(Ok(b)), Some(Ok(n))) => b.id.cmp(&n.id),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let prev = take(&mut before);
+                if established {
+                    deleted.push(change(ChangeKind::Deleted, &prev, None, "no longer listed".into()));
+                    out.gone.push(prev);
+                }
+            }
+            std::cmp::Ordering::Greater => {
+                let snap = take(&mut now);
+                out.count += 1;
+                if established {
+                    out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
+                    out.listed.push(snap);
+                } else if !snap.grantees.is_empty() {
+                    out.listed.push(snap);
+                }
+            }
+            std::cmp::Ordering::Equal => {
+                let prev = take(&mut before);
+                let mut snap = take(&mut now);
+                out.count += 1;
+                if !snap.grantees_known && snap.grantees != prev.grantees {
+                    snap.grantees = prev.grantees.clone();
+                    out.carried.push((snap.scope.clone(), snap.id.clone(), snap.grantees.clone()));
+                }
+                let changes = out.changes.len();
+                if established {
+                    compare(&prev, &snap, &mut out.changes);
+                }
+                if out.changes.len() > changes || !snap.grantees.is_empty() {
+                    out.listed.push(snap);
+                }
+            }
+        }
+    }
+}
+
+/// The next item of a sorted listing, known by a peek to be a snapshot.
+fn take<E>(it: &mut impl Iterator<Item = Result<Snapshot, E>>) -> Snapshot {
+    match it.next() {
+        Some(Ok(s)) => s,
+        _ => unreachable!("peeked"),
+    }
+}
+
+/// The changes of a listing held in memory (tests, and the reference for
+/// [`merge_scope`]): every complete scope diffed, plus block public access.
+pub fn diff(baseline: &Baseline, collected: &Collected) -> Merged {
     let mut current: BTreeMap<&Scope, BTreeMap<&str, &Snapshot>> = BTreeMap::new();
     for snap in &collected.snapshots {
         current.entry(&snap.scope).or_default().insert(snap.id.as_str(), snap);
     }
-    let empty_now = BTreeMap::new();
-    let empty_before = BTreeMap::new();
-    let mut changes = Vec::new();
+    let mut merged = Merged::default();
     for cov in collected.coverage.iter().filter(|c| c.is_complete()) {
         let scope = &cov.scope;
-        if !baseline.established.contains(scope) {
-            continue;
-        }
-        let now = current.get(scope).unwrap_or(&empty_now);
-        let before = baseline.snapshots.get(scope).unwrap_or(&empty_before);
-        for (id, snap) in now {
-            match before.get(*id) {
-                None => changes.push(change(ChangeKind::Added, snap, None, added_details(snap))),
-                Some(prev) => compare(prev, snap, &mut changes),
-            }
-        }
-        for (id, prev) in before {
-            if !now.contains_key(id.as_str()) {
-                changes.push(change(ChangeKind::Deleted, prev, None, "no longer listed".into()));
-            }
-        }
+        let established = baseline.established.contains(scope);
+        let before = baseline.snapshots.get(scope).filter(|_| established).into_iter().flatten();
+        let now = current.get(scope).into_iter().flatten();
+        let ok = |s: &Snapshot| Ok::<_, std::convert::Infallible>(s.clone());
+        let Ok(()) = merge_scope(established, before.map(|(_, s)| ok(s)), now.map(|(_, s)| ok(s)), &mut merged);
     }
-    changes.extend(block_public_access_changes(baseline, collected));
-    changes
+    merged.changes.extend(block_public_access_changes(baseline, &collected.coverage));
+    merged
 }
 
 fn compare(prev: &Snapshot, now: &Snapshot, out: &mut Vec<Change>) {
@@ -194,7 +262,7 @@ mod tests {
             coverage: vec![Coverage::complete(scope("r1"))],
             ..Default::default()
         };
-        let changes = diff(&before, &collected);
+        let changes = diff(&before, &collected).changes;
         assert_eq!(
             kinds(&changes),
             vec![
@@ -209,6 +277,35 @@ mod tests {
     }
 
     #[test]
+    fn the_diff_keeps_only_what_the_rules_look_at() {
+        let before = baseline_of(&[
+            snap("r1", "quiet", vec![]),
+            snap("r1", "gone", vec![]),
+            snap("r1", "shared", vec![Grantee::Public]),
+            snap("r1", "unshared", vec![Grantee::Public]),
+        ]);
+        let collected = Collected {
+            snapshots: vec![
+                snap("r1", "quiet", vec![]),
+                snap("r1", "shared", vec![Grantee::Public]),
+                snap("r1", "unshared", vec![]),
+                snap("r1", "new", vec![]),
+            ],
+            coverage: vec![Coverage::complete(scope("r1"))],
+            ..Default::default()
+        };
+        let merged = diff(&before, &collected);
+        let ids = |list: &[Snapshot]| list.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&merged.listed), ["new", "shared", "unshared"], "an unchanged, unshared snapshot stays on disk");
+        assert_eq!(ids(&merged.gone), ["gone"]);
+        assert_eq!(merged.count, 4);
+        assert_eq!(
+            kinds(&merged.changes),
+            [(ChangeKind::Added, "new"), (ChangeKind::ShareRemoved, "unshared"), (ChangeKind::Deleted, "gone")]
+        );
+    }
+
+    #[test]
     fn a_failed_scope_never_reports_deletions() {
         let before = baseline_of(&[snap("r1", "a", vec![]), snap("r2", "z", vec![])]);
         let collected = Collected {
@@ -216,7 +313,7 @@ mod tests {
             coverage: vec![Coverage::complete(scope("r1")), Coverage::failed(scope("r2"), "AccessDenied", "denied")],
             ..Default::default()
         };
-        assert!(diff(&before, &collected).is_empty());
+        assert!(diff(&before, &collected).changes.is_empty());
     }
 
     #[test]
@@ -227,7 +324,7 @@ mod tests {
             ..Default::default()
         };
         let before = Baseline::default();
-        assert!(diff(&before, &collected).is_empty());
+        assert!(diff(&before, &collected).changes.is_empty());
         assert_eq!(new_baselines(&before, &collected).into_iter().collect::<Vec<_>>(), vec![scope("r1")]);
     }
 
@@ -236,14 +333,15 @@ mod tests {
         let before = baseline_of(&[snap("r1", "a", vec![Grantee::Public])]);
         let mut unknown = snap("r1", "a", vec![]);
         unknown.grantees_known = false;
-        let mut collected = Collected {
+        let collected = Collected {
             snapshots: vec![unknown],
             coverage: vec![Coverage::complete(scope("r1"))],
             ..Default::default()
         };
-        carry_forward_unknown_shares(&before, &mut collected);
-        assert_eq!(collected.snapshots[0].grantees, vec![Grantee::Public]);
-        assert!(diff(&before, &collected).is_empty());
+        let merged = diff(&before, &collected);
+        assert!(merged.changes.is_empty());
+        assert_eq!(merged.listed[0].grantees, vec![Grantee::Public], "carried, so the rules still see it");
+        assert_eq!(merged.carried, vec![(scope("r1"), "a".to_owned(), vec![Grantee::Public])], "and stored");
     }
 
     #[test]
@@ -254,7 +352,7 @@ mod tests {
         now.description = Some("copied".into());
         let collected =
             Collected { snapshots: vec![now], coverage: vec![Coverage::complete(scope("r1"))], ..Default::default() };
-        let changes = diff(&before, &collected);
+        let changes = diff(&before, &collected).changes;
         assert_eq!(kinds(&changes), vec![(ChangeKind::Modified, "a")]);
         assert!(changes[0].details.contains("tag env: (none) -> prod"), "{}", changes[0].details);
         assert!(changes[0].details.contains("description"), "{}", changes[0].details);

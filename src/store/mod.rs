@@ -2,13 +2,33 @@
 //! loads the last known state of every scope, and writes a scan in one
 //! transaction or not at all.
 
+/// The snapshot columns, in the order `snapshot_from_row` reads them: one
+/// encoding for the spool, the versions, and the copies between them.
+/// Macros, not constants, so SQL text is built by `concat!` at compile
+/// time, never by `format!`.
+macro_rules! snapshot_columns {
+    () => {
+        "provider, service, account, region, snapshot_id, source_id, created_at, size_gib, encrypted, kms_key_id,
+         description, state, tags, grantees, grantees_known, kind, attributes"
+    };
+}
+
+/// A scope's columns equal to parameters 1 to 4.
+macro_rules! in_scope {
+    () => {
+        "provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4"
+    };
+}
+
 pub mod attribution;
 pub mod diff;
 pub mod forget;
+mod merge;
 mod migrations;
 pub mod prune;
 mod read;
 pub mod reports;
+pub mod spool;
 pub mod vanished;
 mod write;
 
@@ -19,6 +39,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub use spool::{Spool, SpoolFile};
 pub use write::ScanRecord;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,23 +8,11 @@ use crate::model::{
 };
 
 impl Store {
-    /// The current version of every snapshot, and which scopes have a baseline.
+    /// Which scopes have a baseline, their block public access states and
+    /// share-read times. Their snapshots stay on disk: a scan diffs against
+    /// them there (`merge.rs`) and loads only what the rules look at.
     pub fn baseline(&self) -> Result<Baseline, StoreError> {
         let mut baseline = Baseline::default();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT provider, service, account, region, snapshot_id, source_id, created_at, size_gib,
-                        encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind,
-                        attributes
-                 FROM snapshot_versions WHERE ended_scan IS NULL",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let snapshot = self.snapshot_from_row(row)?;
-            baseline.snapshots.entry(snapshot.scope.clone()).or_default().insert(snapshot.id.clone(), snapshot);
-        }
         let mut stmt = self
             .conn
             .prepare(
@@ -60,7 +48,6 @@ impl Store {
         // A retired scope (`snapaudit forget`) is no baseline: its last listing
         // is neither diffed against nor reported missing.
         let established = &baseline.established;
-        baseline.snapshots.retain(|scope, _| established.contains(scope));
         baseline.block_public_access.retain(|scope, _| established.contains(scope));
         baseline.shares_read.retain(|scope, _| established.contains(scope));
         Ok(baseline)

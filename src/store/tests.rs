@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{ScanRecord, Store};
+use super::{ScanRecord, SpoolFile, Store};
+use crate::collect::Sink;
 use crate::model::{
-    Baseline, Change, ChangeKind, Collected, Coverage, Fields, Finding, Grantee, Provider, Scope, Service, Severity,
-    Snapshot, Status,
+    Change, ChangeKind, Collected, Coverage, Fields, Finding, Grantee, Provider, Scope, Service, Severity, Snapshot,
+    Status,
 };
 
 struct TempDb(std::path::PathBuf);
@@ -75,25 +76,48 @@ fn finding(region: &str, subject: &str) -> Finding {
     }
 }
 
+/// Save a scan as `scan` does: its listing spooled, then written from there.
 fn save(store: &mut Store, started: &str, collected: &Collected, changes: &[Change], findings: &[Finding]) -> i64 {
     let baseline = store.baseline().unwrap();
-    store
+    let mut spool = SpoolFile::create(std::path::Path::new(store.path())).unwrap();
+    spool.spool().put(collected.snapshots.clone());
+    spool.finish().unwrap();
+    store.attach(&spool).unwrap();
+    let id = store
         .save_scan(&ScanRecord {
             started_at: started.into(),
             finished_at: started.into(),
             command: "scan".into(),
             collected,
+            snapshot_count: collected.snapshots.len(),
             baseline: &baseline,
             changes,
             findings,
             api_calls: &BTreeMap::new(),
         })
-        .unwrap()
+        .unwrap();
+    store.detach().unwrap();
+    id
 }
 
-/// The baseline as comparable data: scope -> snapshots.
-fn state(b: &Baseline) -> Vec<Snapshot> {
-    b.snapshots.values().flat_map(|m| m.values().cloned()).collect()
+/// The baseline's snapshots (current versions of its scopes), in order.
+fn state(store: &Store) -> Vec<Snapshot> {
+    let established = store.baseline().unwrap().established;
+    let mut stmt = store
+        .conn
+        .prepare(concat!(
+            "SELECT ",
+            snapshot_columns!(),
+            " FROM snapshot_versions WHERE ended_scan IS NULL ORDER BY provider, service, account, region, snapshot_id"
+        ))
+        .unwrap();
+    let mut rows = stmt.query([]).unwrap();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        out.push(store.snapshot_from_row(row).unwrap());
+    }
+    out.retain(|s| established.contains(&s.scope));
+    out
 }
 
 #[test]
@@ -110,7 +134,7 @@ fn a_scan_written_is_the_baseline_read_back_and_a_failed_scope_keeps_its_last_li
     let id = save(&mut store, "2026-11-24T12:00:00Z", &first, &[], &findings);
 
     let read = store.baseline().unwrap();
-    assert_eq!(state(&read), first.snapshots, "every field survives the round trip");
+    assert_eq!(state(&store), first.snapshots, "every field survives the round trip");
     assert_eq!(read.established.len(), 2);
     let previous = store.previous_findings().unwrap();
     assert_eq!(previous.len(), 1);
@@ -138,8 +162,7 @@ fn a_scan_written_is_the_baseline_read_back_and_a_failed_scope_keeps_its_last_li
         actor: None,
     };
     save(&mut store, "2026-11-25T12:00:00Z", &second, std::slice::from_ref(&change), &[]);
-    let read = store.baseline().unwrap();
-    assert_eq!(state(&read), first.snapshots, "a failed scope keeps its last complete listing");
+    assert_eq!(state(&store), first.snapshots, "a failed scope keeps its last complete listing");
     let stored = store.changes_since("2026-11-25T00:00:00Z").unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(
@@ -171,13 +194,13 @@ fn a_prune_drops_old_scans_but_never_a_scopes_latest_complete_listing() {
         ..Collected::default()
     };
     save(&mut store, "2026-11-01T00:00:00Z", &one, &[], &[]);
-    let before = state(&store.baseline().unwrap());
+    let before = state(&store);
 
     let pruned = store.prune("2026-10-01T00:00:00Z").unwrap();
     assert_eq!((pruned.scans, pruned.kept_for_baseline), (1, 1), "{pruned:?}");
     let ids: Vec<i64> = store.history(10).unwrap().iter().map(|s| s.id).collect();
     assert_eq!(ids, [3, 2]);
-    assert_eq!(state(&store.baseline().unwrap()), before, "the baseline is unchanged by a prune");
+    assert_eq!(state(&store), before, "the baseline is unchanged by a prune");
 }
 
 #[test]
@@ -199,7 +222,7 @@ fn not_enabled_and_missing_scopes_are_stored_and_neither_ends_a_listing() {
     };
     save(&mut store, "2026-12-02T00:00:00Z", &second, &[], &[]);
     let read = store.baseline().unwrap();
-    assert_eq!(state(&read), first.snapshots, "a missing scope keeps its last complete listing");
+    assert_eq!(state(&store), first.snapshots, "a missing scope keeps its last complete listing");
     assert_eq!(read.established.len(), 1, "a region never enabled is no baseline: {:?}", read.established);
     let history = store.history(10).unwrap();
     let counts: Vec<(bool, i64)> = history.iter().map(|s| (s.complete, s.failed_scopes)).collect();
@@ -264,7 +287,7 @@ fn a_forgotten_scope_is_no_baseline_carries_no_finding_and_lists_again_as_a_new_
     assert_eq!(store.forget(&east, "2026-12-02T00:00:00Z").unwrap(), [scope("us-east-1")]);
     let read = store.baseline().unwrap();
     assert_eq!(read.established.iter().cloned().collect::<Vec<_>>(), [scope("eu-west-1")]);
-    assert_eq!(state(&read), [snapshot("eu-west-1", "snap-a", vec![])]);
+    assert_eq!(state(&store), [snapshot("eu-west-1", "snap-a", vec![])]);
     let carried: Vec<String> = store.previous_findings().unwrap().into_iter().map(|f| f.subject).collect();
     assert_eq!(carried, ["snap-a"], "the retired scope's finding is no longer carried");
     assert!(store.forget(&east, "2026-12-02T00:00:00Z").unwrap().is_empty(), "already retired");
@@ -274,5 +297,5 @@ fn a_forgotten_scope_is_no_baseline_carries_no_finding_and_lists_again_as_a_new_
     save(&mut store, "2026-12-03T00:00:00Z", &both, &[], &[]);
     let read = store.baseline().unwrap();
     assert_eq!(read.established.len(), 2);
-    assert_eq!(state(&read), both.snapshots);
+    assert_eq!(state(&store), both.snapshots);
 }

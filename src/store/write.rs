@@ -1,12 +1,12 @@
 //! Writing one scan: coverage, new snapshot versions, changes, findings and
 //! API-call counts, all in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{Store, StoreError};
-use crate::model::{Baseline, Change, Collected, Finding, Scope, Snapshot};
+use crate::model::{Baseline, Change, Collected, Finding, Scope};
 
 /// Everything a scan leaves in the baseline.
 pub struct ScanRecord<'a> {
@@ -14,7 +14,9 @@ pub struct ScanRecord<'a> {
     pub finished_at: String,
     /// The command line, as shown by `history` (must hold no secret).
     pub command: String,
+    /// Coverage and the rest; the listing itself is in the attached spool.
     pub collected: &'a Collected,
+    pub snapshot_count: usize,
     /// The state the scan was diffed against.
     pub baseline: &'a Baseline,
     pub changes: &'a [Change],
@@ -47,16 +49,12 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             std::env::var("HOSTNAME").ok(),
             std::env::var("USER").ok(),
             rec.command,
-            rec.collected.snapshots.len() as i64,
+            rec.snapshot_count as i64,
             complete
         ],
     )?;
     let scan_id = tx.last_insert_rowid();
 
-    let mut by_scope: HashMap<&Scope, Vec<&Snapshot>> = HashMap::new();
-    for snapshot in &rec.collected.snapshots {
-        by_scope.entry(&snapshot.scope).or_default().push(snapshot);
-    }
     for cov in &rec.collected.coverage {
         let s = &cov.scope;
         tx.execute(
@@ -91,9 +89,8 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
                     params![scan_id, s.provider.as_str(), s.service.as_str(), s.account, s.region],
                 )?;
             }
-            let current = by_scope.remove(s).unwrap_or_default();
-            write_versions(tx, scan_id, s, &current, rec.baseline.snapshots.get(s))?;
-            write_share_reads(tx, cov, &current, &rec.started_at)?;
+            write_versions(tx, scan_id, s)?;
+            write_share_reads(tx, cov, &rec.started_at)?;
         }
     }
 
@@ -156,12 +153,7 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
 /// says so, and the per-snapshot rows of the scope are cleared); an
 /// incremental scan records the ones it read. Rows of snapshots no longer
 /// listed go.
-fn write_share_reads(
-    tx: &Transaction<'_>,
-    cov: &crate::model::Coverage,
-    current: &[&Snapshot],
-    started_at: &str,
-) -> rusqlite::Result<()> {
+fn write_share_reads(tx: &Transaction<'_>, cov: &crate::model::Coverage, started_at: &str) -> rusqlite::Result<()> {
     let s = &cov.scope;
     let scope = params![s.provider.as_str(), s.service.as_str(), s.account, s.region];
     match cov.verification {
@@ -181,23 +173,14 @@ fn write_share_reads(
                     started_at
                 ])?;
             }
-            let listed: std::collections::HashSet<&str> = current.iter().map(|s| s.id.as_str()).collect();
-            let mut stmt = tx.prepare_cached(
-                "SELECT snapshot_id FROM share_reads WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4",
-            )?;
-            let gone: Vec<String> = stmt
-                .query_map(scope, |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-                .into_iter()
-                .filter(|id| !listed.contains(id.as_str()))
-                .collect();
-            let mut delete = tx.prepare_cached(
+            tx.prepare_cached(
                 "DELETE FROM share_reads
-                 WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4 AND snapshot_id = ?5",
-            )?;
-            for id in gone {
-                delete.execute(params![s.provider.as_str(), s.service.as_str(), s.account, s.region, id])?;
-            }
+                 WHERE provider = ?1 AND service = ?2 AND account = ?3 AND region = ?4
+                   AND NOT EXISTS (SELECT 1 FROM spool.staged s
+                                   WHERE s.provider = ?1 AND s.service = ?2 AND s.account = ?3 AND s.region = ?4
+                                     AND s.snapshot_id = share_reads.snapshot_id)",
+            )?
+            .execute(scope)?;
         }
         _ => {
             tx.prepare_cached(
@@ -213,74 +196,41 @@ fn actor_json(actor: Option<&crate::model::Actor>) -> Option<String> {
     actor.and_then(|a| serde_json::to_string(a).ok())
 }
 
-/// End the versions that changed or vanished and insert the new ones.
-fn write_versions(
-    tx: &Transaction<'_>,
-    scan_id: i64,
-    scope: &Scope,
-    current: &[&Snapshot],
-    previous: Option<&BTreeMap<String, Snapshot>>,
-) -> rusqlite::Result<()> {
-    let mut end = tx.prepare_cached(
-        "UPDATE snapshot_versions SET ended_scan = ?1
-         WHERE provider = ?2 AND service = ?3 AND account = ?4 AND region = ?5 AND snapshot_id = ?6
-           AND ended_scan IS NULL",
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO snapshot_versions (provider, service, account, region, snapshot_id, first_scan, source_id,
-             created_at, size_gib, encrypted, kms_key_id, description, state, tags, grantees, grantees_known, kind,
-             attributes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )?;
-    for snap in current {
-        match previous.and_then(|p| p.get(&snap.id)) {
-            Some(prev) if prev == *snap => continue,
-            Some(_) => {
-                end.execute(params![
-                    scan_id,
-                    scope.provider.as_str(),
-                    scope.service.as_str(),
-                    scope.account,
-                    scope.region,
-                    snap.id
-                ])?;
-            }
-            None => {}
-        }
-        let grantees: Vec<String> = snap.grantees.iter().map(|g| g.encode()).collect();
-        insert.execute(params![
-            scope.provider.as_str(),
-            scope.service.as_str(),
-            scope.account,
-            scope.region,
-            snap.id,
-            scan_id,
-            snap.source_id,
-            snap.created_at,
-            snap.size_gib,
-            snap.encrypted,
-            snap.kms_key_id,
-            snap.description,
-            snap.state,
-            serde_json::to_string(&snap.tags).unwrap_or_else(|_| "{}".into()),
-            serde_json::to_string(&grantees).unwrap_or_else(|_| "[]".into()),
-            snap.grantees_known,
-            snap.kind,
-            serde_json::to_string(&snap.attributes).unwrap_or_else(|_| "{}".into())
-        ])?;
+/// End the versions of the scope that changed or vanished, and copy the
+/// new ones from the spool: a version is unchanged when every column is
+/// the same (the spool encodes them as the versions do), so an unchanged
+/// rescan writes no version at all.
+fn write_versions(tx: &Transaction<'_>, scan_id: i64, scope: &Scope) -> rusqlite::Result<()> {
+    macro_rules! same_snapshot {
+        () => {
+            "s.provider = v.provider AND s.service = v.service AND s.account = v.account AND s.region = v.region
+             AND s.snapshot_id = v.snapshot_id"
+        };
     }
-    if let Some(previous) = previous {
-        let seen: std::collections::HashSet<&str> = current.iter().map(|s| s.id.as_str()).collect();
-        for id in previous.keys().filter(|id| !seen.contains(id.as_str())) {
-            end.execute(params![
-                scan_id,
-                scope.provider.as_str(),
-                scope.service.as_str(),
-                scope.account,
-                scope.region,
-                id
-            ])?;
-        }
-    }
+    let key = params![scan_id, scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region];
+    tx.prepare_cached(concat!(
+        "UPDATE snapshot_versions AS v SET ended_scan = ?1
+         WHERE v.provider = ?2 AND v.service = ?3 AND v.account = ?4 AND v.region = ?5 AND v.ended_scan IS NULL
+           AND NOT EXISTS (SELECT 1 FROM spool.staged s WHERE ",
+        same_snapshot!(),
+        " AND s.source_id IS v.source_id AND s.created_at IS v.created_at AND s.size_gib IS v.size_gib
+           AND s.encrypted IS v.encrypted AND s.kms_key_id IS v.kms_key_id
+           AND s.description IS v.description AND s.state IS v.state AND s.tags IS v.tags
+           AND s.grantees IS v.grantees AND s.grantees_known IS v.grantees_known AND s.kind IS v.kind
+           AND s.attributes IS v.attributes)"
+    ))?
+    .execute(key)?;
+    tx.prepare_cached(concat!(
+        "INSERT INTO snapshot_versions (",
+        snapshot_columns!(),
+        ", first_scan) SELECT ",
+        snapshot_columns!(),
+        ", ?1 FROM spool.staged AS s
+         WHERE s.provider = ?2 AND s.service = ?3 AND s.account = ?4 AND s.region = ?5
+           AND NOT EXISTS (SELECT 1 FROM snapshot_versions v WHERE ",
+        same_snapshot!(),
+        " AND v.ended_scan IS NULL)"
+    ))?
+    .execute(key)?;
     Ok(())
 }

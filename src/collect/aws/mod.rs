@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use super::{ApiCalls, CollectError, Collected, Progress};
+use super::{ApiCalls, CollectError, Collected, Progress, Sink};
 use crate::model::{Coverage, Provider, Reach, Scope, Service, Snapshot};
 
 pub use attribution::Attributor;
@@ -126,6 +126,26 @@ pub fn required_permissions() -> Vec<&'static str> {
     all
 }
 
+/// A scope's coverage row; its snapshots go to the spool as soon as the
+/// scope is listed.
+fn coverage_of(scope: Scope, result: Result<ScopeListing, ScopeError>, spool: &dyn Sink) -> Coverage {
+    match result {
+        Ok(listing) => {
+            let mut coverage = Coverage::complete(scope);
+            coverage.unknown_exposure = listing.unread.ids;
+            coverage.exposure_error = listing.unread.reason;
+            coverage.block_public_access = listing.block_public_access;
+            if let Some(selection) = listing.verification {
+                selection.record(&mut coverage, &listing.snapshots);
+            }
+            spool.put(listing.snapshots);
+            coverage
+        }
+        Err(e) if NOT_ENABLED_CODES.contains(&e.code.as_str()) => Coverage::not_enabled(scope, e.message),
+        Err(e) => Coverage::failed(scope, e.code, e.message),
+    }
+}
+
 /// List every collector's snapshots in every selected account and region.
 /// A scope that fails becomes a `failed` coverage row; the others go on.
 /// The sessions are kept ([`Attributor`]) to look up who made the changes.
@@ -133,6 +153,7 @@ pub async fn collect(
     options: &AwsOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
+    spool: &dyn Sink,
 ) -> Result<(Collected, Attributor), CollectError> {
     let plan = accounts::plan(options, api_calls).await?;
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
@@ -143,7 +164,7 @@ pub async fn collect(
     let countdown = &countdown;
 
     let pairs = plan.targets.iter().enumerate().flat_map(|(i, t)| plan.regions.iter().map(move |r| (i, t, r)));
-    let results: Vec<Vec<(Scope, Result<ScopeListing, ScopeError>)>> = futures_util::stream::iter(pairs)
+    let results: Vec<Vec<Coverage>> = futures_util::stream::iter(pairs)
         .map(|(index, target, region)| {
             let (pacer, progress, trail, verify) = (pacer.clone(), progress.clone(), trail.clone(), verify.clone());
             async move {
@@ -159,7 +180,7 @@ pub async fn collect(
                         Ok(session) => session,
                         Err(e) => {
                             progress.scopes_done(COLLECTORS.len());
-                            return COLLECTORS.iter().map(|c| (scope(*c), Err(e.clone()))).collect();
+                            return COLLECTORS.iter().map(|c| coverage_of(scope(*c), Err(e.clone()), spool)).collect();
                         }
                     };
                     let ctx = RegionContext {
@@ -178,7 +199,7 @@ pub async fn collect(
                     futures_util::future::join_all(COLLECTORS.iter().map(|c| async move {
                         let result = c.collect(ctx).await;
                         ctx.progress.scopes_done(1);
-                        (scope(*c), result)
+                        coverage_of(scope(*c), result, spool)
                     }))
                     .await
                 }
@@ -200,25 +221,7 @@ pub async fn collect(
         reach: vec![reach],
         ..Collected::default()
     };
-    for (scope, result) in results.into_iter().flatten() {
-        match result {
-            Ok(listing) => {
-                let mut coverage = Coverage::complete(scope);
-                coverage.unknown_exposure = listing.unread.ids;
-                coverage.exposure_error = listing.unread.reason;
-                coverage.block_public_access = listing.block_public_access;
-                if let Some(selection) = listing.verification {
-                    selection.record(&mut coverage, &listing.snapshots);
-                }
-                collected.snapshots.extend(listing.snapshots);
-                collected.coverage.push(coverage);
-            }
-            Err(e) if NOT_ENABLED_CODES.contains(&e.code.as_str()) => {
-                collected.coverage.push(Coverage::not_enabled(scope, e.message))
-            }
-            Err(e) => collected.coverage.push(Coverage::failed(scope, e.code, e.message)),
-        }
-    }
+    collected.coverage.extend(results.into_iter().flatten());
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
     let sessions = plan.targets.into_iter().filter_map(|t| Some((t.account, t.session.ok()?))).collect();
     Ok((collected, Attributor { sessions, trail, concurrency: options.max_concurrent_regions }))

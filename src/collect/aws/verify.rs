@@ -26,7 +26,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::attribution::why_unread;
 use super::{RegionContext, ScopeError};
 use crate::collect::AUDIT_LOG_OVERLAP;
-use crate::model::{Baseline, ChangeKind, Coverage, Service, Snapshot, Verification, event_names};
+use crate::model::{ChangeKind, Coverage, Grantee, PriorShares, Service, Snapshot, Verification, event_names};
 
 /// How share lists are checked, and what the baseline knew.
 #[derive(Debug, Clone)]
@@ -34,8 +34,9 @@ pub struct ShareVerification {
     pub mode: Verification,
     /// Every share list is re-read at least this often (incremental).
     pub every: SignedDuration,
-    /// The baseline: each scope's snapshots and when their lists were read.
-    pub prior: Option<Arc<Baseline>>,
+    /// The baseline's scopes, when their lists were read, and each
+    /// snapshot's last read list (loaded for incremental scans only).
+    pub prior: Option<Arc<PriorShares>>,
     /// The scan's start (`None`: the clock when a scope is selected).
     pub now: Option<Timestamp>,
 }
@@ -103,10 +104,10 @@ where
     }
     let scope = ctx.scope(service);
     // A scope without a complete listing yet has nothing to carry.
-    let Some(prior) = settings.prior.as_deref().filter(|b| b.established.contains(&scope)) else {
+    let Some(prior) = settings.prior.as_deref().filter(|p| p.baseline.established.contains(&scope)) else {
         return Selection::full(now, None);
     };
-    let Some(read_at) = prior.shares_read.get(&scope) else { return Selection::full(now, None) };
+    let Some(read_at) = prior.baseline.shares_read.get(&scope) else { return Selection::full(now, None) };
     let Some(since) = read_at.listed_at.and_then(|t| t.checked_sub(AUDIT_LOG_OVERLAP).ok()) else {
         return Selection::full(now, None);
     };
@@ -130,19 +131,22 @@ where
     };
 
     let empty = Default::default();
-    let known = prior.snapshots.get(&scope).unwrap_or(&empty);
+    let known = prior.lists.get(&scope).unwrap_or(&empty);
     let mut read = HashSet::new();
     // (last read, index) of the snapshots that may carry their list.
     let mut carried: Vec<(Timestamp, usize)> = Vec::new();
     for (i, snapshot) in snapshots.iter().enumerate() {
-        let Some(before) = known.get(&snapshot.id).filter(|b| b.grantees_known) else {
+        let Some(before) = known.get(&snapshot.id) else {
             read.insert(snapshot.id.clone());
             continue;
         };
         let public_now = public.as_ref().map(|ids| ids.contains(&snapshot.id));
         let last_read = read_at.of(&snapshot.id);
         match last_read {
-            Some(at) if !named.contains(&snapshot.id) && public_now.is_none_or(|p| p == before.is_public()) => {
+            Some(at)
+                if !named.contains(&snapshot.id)
+                    && public_now.is_none_or(|p| p == before.contains(&Grantee::Public)) =>
+            {
                 carried.push((at, i))
             }
             _ => {
@@ -162,7 +166,7 @@ where
     }
     for (_, i) in &carried {
         if let Some(before) = known.get(&snapshots[*i].id) {
-            snapshots[*i].grantees = before.grantees.clone();
+            snapshots[*i].grantees = before.clone();
         }
     }
     let oldest = carried.first().map(|(at, _)| *at);

@@ -20,8 +20,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{ApiCalls, CollectError, Collected, Progress};
-use crate::model::{AccountReach, Coverage, MissingReason, Provider, Reach, Scope, Service, Snapshot};
+use super::{ApiCalls, CollectError, Collected, Progress, Sink};
+use crate::model::{AccountReach, Coverage, MissingReason, Provider, Reach, Scope, Service};
 
 pub use activity::ActivityLog;
 use arm::Arm;
@@ -91,6 +91,7 @@ pub async fn collect(
     options: &AzureOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
+    spool: &dyn Sink,
 ) -> Result<(Collected, ActivityLog), CollectError> {
     let endpoint = options.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
     let base = url::Url::parse(endpoint)
@@ -113,12 +114,12 @@ pub async fn collect(
     progress.add_scopes(subscriptions.len());
     progress.add_accounts(subscriptions.len());
     let arm_ref = &arm;
-    let listings: Vec<Result<Listing, CollectError>> = futures_util::stream::iter(subscriptions)
+    let listings: Vec<Result<Vec<Coverage>, CollectError>> = futures_util::stream::iter(subscriptions)
         .map(|subscription| {
             let known = options.known_locations.get(&subscription);
             let progress = progress.clone();
             async move {
-                let listing = list_subscription(arm_ref, &subscription, known, &progress).await;
+                let listing = list_subscription(arm_ref, &subscription, known, &progress, spool).await;
                 progress.scopes_done(1);
                 progress.account_done();
                 listing
@@ -130,10 +131,8 @@ pub async fn collect(
 
     let reach = Reach { provider: Provider::Azure, accounts, regions: None };
     let mut collected = Collected { reach: vec![reach], ..Collected::default() };
-    for listing in listings {
-        let (snapshots, coverage) = listing?;
-        collected.snapshots.extend(snapshots);
-        collected.coverage.extend(coverage);
+    for coverage in listings {
+        collected.coverage.extend(coverage?);
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
     Ok((collected, ActivityLog { arm }))
@@ -180,20 +179,20 @@ fn scope(subscription: &str, region: &str) -> Scope {
     }
 }
 
-type Listing = (Vec<Snapshot>, Vec<Coverage>);
-
 /// ARM's code for a resource provider not registered in the subscription.
 const NOT_REGISTERED: &str = "MissingSubscriptionRegistration";
 
-/// One subscription's snapshots and coverage. A refused token (401) is no
-/// subscription's fault: it stops the scan, and nothing is written.
+/// One subscription's coverage; its snapshots go to the spool page by
+/// page. A refused token (401) is no subscription's fault: it stops the
+/// scan, and nothing is written.
 async fn list_subscription(
     arm: &Arm,
     subscription: &str,
     known: Option<&BTreeSet<String>>,
     progress: &Progress,
-) -> Result<Listing, CollectError> {
-    let mut snapshots = Vec::new();
+    spool: &dyn Sink,
+) -> Result<Vec<Coverage>, CollectError> {
+    let mut locations: BTreeSet<String> = BTreeSet::new();
     let mut unknown: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let path = format!(
         "/subscriptions/{subscription}/providers/Microsoft.Compute/snapshots?api-version={SNAPSHOTS_API_VERSION}"
@@ -201,6 +200,7 @@ async fn list_subscription(
     let listed = arm
         .list::<ArmSnapshot>(LIST_SNAPSHOTS, &path, |page| {
             progress.listed(page.len());
+            let mut snapshots = Vec::with_capacity(page.len());
             for item in page {
                 let mapped = item.into_snapshot(subscription);
                 if !mapped.unknown.is_empty() {
@@ -211,10 +211,18 @@ async fn list_subscription(
                     ));
                     unknown.entry(mapped.snapshot.scope.region.clone()).or_default().push(mapped.snapshot.id.clone());
                 }
+                if !locations.contains(&mapped.snapshot.scope.region) {
+                    locations.insert(mapped.snapshot.scope.region.clone());
+                }
                 snapshots.push(mapped.snapshot);
             }
+            spool.put(snapshots);
         })
         .await;
+    if listed.is_err() {
+        // Pages put before the failure are no listing.
+        spool.discard(Provider::Azure, subscription);
+    }
     match listed {
         Err(e) if e.unauthenticated => {
             return Err(CollectError::AzureCredentials {
@@ -235,15 +243,14 @@ async fn list_subscription(
             empty.error_code = Some(NOT_REGISTERED.to_owned());
             empty.error = Some(format!("{} (no snapshots can exist; listed as complete and empty)", e.message));
             let known = known.into_iter().flatten().map(|location| Coverage::complete(scope(subscription, location)));
-            return Ok((Vec::new(), std::iter::once(empty).chain(known).collect()));
+            return Ok(std::iter::once(empty).chain(known).collect());
         }
         Err(e) => {
             let failed = Coverage::failed(scope(subscription, SUBSCRIPTION_WIDE), e.code, e.message);
-            return Ok((Vec::new(), vec![failed]));
+            return Ok(vec![failed]);
         }
         Ok(()) => {}
     }
-    let mut locations: BTreeSet<String> = snapshots.iter().map(|s| s.scope.region.clone()).collect();
     locations.extend(known.into_iter().flatten().cloned());
     locations.insert(SUBSCRIPTION_WIDE.to_owned());
     let coverage = locations
@@ -254,7 +261,7 @@ async fn list_subscription(
             c
         })
         .collect();
-    Ok((snapshots, coverage))
+    Ok(coverage)
 }
 
 #[cfg(test)]

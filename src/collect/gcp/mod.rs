@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{ApiCalls, CollectError, Collected, Progress};
+use super::{ApiCalls, CollectError, Collected, Progress, Sink};
 use crate::model::{AccountReach, Coverage, MissingReason, Provider, Reach, Service, Snapshot};
 use credential::GcpToken;
 use resources::{Policy, Resource, readers, scope};
@@ -140,6 +140,7 @@ pub async fn collect(
     options: &GcpOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
+    spool: &dyn Sink,
 ) -> Result<Collected, CollectError> {
     let parse = |url: &str| {
         url::Url::parse(url).map_err(|e| CollectError::Endpoint { url: url.to_owned(), reason: e.to_string() })
@@ -170,14 +171,17 @@ pub async fn collect(
     let countdown = super::progress::AccountCountdown::new(&progress, projects.len(), KINDS.len());
     let (rest_ref, endpoints_ref, countdown) = (&rest, &endpoints, &countdown);
     let jobs = projects.iter().enumerate().flat_map(|(i, p)| KINDS.iter().map(move |k| (i, p.clone(), k)));
-    let listings: Vec<Result<(Vec<Snapshot>, Coverage), CollectError>> = futures_util::stream::iter(jobs)
+    let listings: Vec<Result<Coverage, CollectError>> = futures_util::stream::iter(jobs)
         .map(|(index, project, kind)| {
             let progress = progress.clone();
             async move {
                 let listing = list_kind(rest_ref, endpoints_ref, &project, kind, options, &progress).await;
                 progress.scopes_done(1);
                 countdown.done(&progress, index);
-                listing
+                listing.map(|(snapshots, coverage)| {
+                    spool.put(snapshots);
+                    coverage
+                })
             }
         })
         .buffer_unordered(options.max_concurrent_projects.max(1) * KINDS.len())
@@ -192,10 +196,8 @@ pub async fn collect(
         collected.organization_accounts =
             visible.iter().flat_map(|p| [p.id.clone()].into_iter().chain(p.number.clone())).collect();
     }
-    for listing in listings {
-        let (snapshots, coverage) = listing?;
-        collected.snapshots.extend(snapshots);
-        collected.coverage.push(coverage);
+    for coverage in listings {
+        collected.coverage.push(coverage?);
     }
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
     Ok(collected)

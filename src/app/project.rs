@@ -1,0 +1,76 @@
+//! What the rules look at, loaded from the store: a scan never holds its
+//! whole listing or baseline. The diff (`store::merge`) keeps the shared,
+//! changed, new and deleted snapshots; this adds those audit events name
+//! and those created near a new one (a burst may begin before it), which
+//! are all the rules read besides (`rules::Context`).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::model::{Baseline, Change, ChangeKind, Collected, Provider, Scope, service_changed_by};
+use crate::rules::{self, Policy};
+use crate::store::{Store, StoreError};
+
+/// Load into `collected.snapshots` (as listed) and `baseline.snapshots` (as
+/// last known) what the events name and what bursts around this scan's new
+/// snapshots may hold, where not already there.
+pub(super) fn widen(
+    store: &Store,
+    collected: &mut Collected,
+    baseline: &mut Baseline,
+    changes: &[Change],
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    let mut have: HashSet<(Scope, String)> =
+        collected.snapshots.iter().map(|s| (s.scope.clone(), s.id.clone())).collect();
+    let ids: BTreeSet<String> =
+        collected.events.iter().flat_map(|e| e.subjects.iter().chain(&e.resources)).cloned().collect();
+    if !ids.is_empty() {
+        let (listed, known) = store.named(&ids)?;
+        for s in listed {
+            if have.insert((s.scope.clone(), s.id.clone())) {
+                collected.snapshots.push(s);
+            }
+        }
+        for s in known {
+            baseline.snapshots.entry(s.scope.clone()).or_default().entry(s.id.clone()).or_insert(s);
+        }
+    }
+    let Some(lookback) = rules::creation_lookback(policy) else { return Ok(()) };
+    for (scope, first) in first_creations(collected, changes) {
+        // A second's margin: listings round creation times differently.
+        let since = first.checked_sub(lookback + SignedDuration::from_secs(1)).unwrap_or(Timestamp::MIN);
+        for s in store.listed_since(&scope, since)? {
+            if have.insert((s.scope.clone(), s.id.clone())) {
+                collected.snapshots.push(s);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per scope, the earliest creation among this scan's new snapshots and
+/// those the audit log shows created since the previous scan.
+fn first_creations(collected: &Collected, changes: &[Change]) -> BTreeMap<Scope, Timestamp> {
+    let added: HashSet<(&Scope, &str)> =
+        changes.iter().filter(|c| c.kind == ChangeKind::Added).map(|c| (&c.scope, c.snapshot_id.as_str())).collect();
+    let mut first: BTreeMap<Scope, Timestamp> = BTreeMap::new();
+    let mut note = |scope: &Scope, at: Option<&str>| {
+        if let Some(at) = at.and_then(|t| t.parse::<Timestamp>().ok()) {
+            let e = first.entry(scope.clone()).or_insert(at);
+            *e = (*e).min(at);
+        }
+    };
+    for s in collected.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))) {
+        note(&s.scope, s.created_at.as_deref());
+    }
+    for e in &collected.events {
+        if let Some(service) = service_changed_by(&e.actor.event_name, ChangeKind::Added) {
+            let scope =
+                Scope { provider: Provider::Aws, service, account: e.account.clone(), region: e.region.clone() };
+            note(&scope, Some(&e.actor.event_time));
+        }
+    }
+    first
+}
