@@ -14,6 +14,12 @@
 //! with its CloudTrail lookups: wall time against the listing floor, calls,
 //! peak memory.
 //!
+//! `SNAPAUDIT_BENCH_SCALE=1000000`: instead, an Azure subscription of that
+//! many snapshots, generated page by page by the ARM test server (pages of
+//! 1,000), scanned twice: peak memory, where the time goes (the listing
+//! against the local work: spool, diff, rules, save), and how much the
+//! database grows on an unchanged rescan.
+//!
 //! `SNAPAUDIT_BENCH_CHURN=0.005`: then a rescan with `verification:
 //! incremental` after that share of each region's EBS snapshots churned
 //! through the proxy (so through its CloudTrail): 40% new snapshots, 40%
@@ -125,6 +131,9 @@ fn main() {
     // `cargo bench` passes --bench; nothing else is read from the arguments.
     if let Some(accounts) = std::env::var("SNAPAUDIT_BENCH_ORG").ok().and_then(|v| v.parse().ok()) {
         return organization_bench(accounts);
+    }
+    if let Some(snapshots) = std::env::var("SNAPAUDIT_BENCH_SCALE").ok().and_then(|v| v.parse().ok()) {
+        return scale_bench(snapshots);
     }
     let ebs_per_region = size("SNAPAUDIT_BENCH_EBS", 2000);
     let rds_plan =
@@ -470,4 +479,84 @@ fn organization_bench(accounts: usize) {
     println!("  rescan wall           {wall:.1} s ({lookups} LookupEvents; their floor {lookup_floor:.1} s)");
     println!("  rescan requests       {}", proxy.state.requests());
     println!("  rescan peak RSS       {rss:.1} MiB");
+}
+
+/// One subscription of `count` generated snapshots, scanned twice.
+fn scale_bench(count: usize) {
+    use common::arm::{ArmServer, SUB_A, TOKEN};
+    let server = ArmServer::start();
+    server.state.generate(SUB_A, count);
+    server.state.set(|f| f.page_size = Some(1000));
+    let dir = TempDir::new();
+    let db = dir.db();
+    let args = [
+        "scan",
+        "--azure",
+        "--azure-endpoint",
+        &server.url,
+        "--subscription",
+        SUB_A,
+        "--format",
+        "jsonl",
+        "--fail-on",
+        "none",
+        "--log-format",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    println!("scale: one Azure subscription of {count} snapshots (ARM test server, pages of 1,000)");
+    let mut sizes = Vec::new();
+    for name in ["first scan", "rescan"] {
+        let started = Instant::now();
+        let mut child = command(dir.path(), None, &args)
+            .env("SNAPAUDIT_AZURE_TOKEN", TOKEN)
+            .env("RUST_LOG", "snapaudit::phases=info")
+            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running snapaudit");
+        let stderr = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+        let mut peak = 0;
+        while child.try_wait().expect("waiting").is_none() {
+            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let stderr = reader.join().unwrap_or_default();
+        let phases = stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["fields"]["message"] == "scan phases")
+            .unwrap_or_else(|| panic!("no phase timings in {stderr}"))["fields"]
+            .clone();
+        let seconds = |key: &str| phases[key].as_f64().unwrap_or(f64::NAN);
+        let listing = seconds("listing_s");
+        let local = seconds("diff_and_rules_s") + seconds("audit_logs_s") + seconds("save_s");
+        let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(db.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+        sizes.push(size);
+        println!("  {name:<11} wall {wall:.1} s, peak RSS {:.1} MiB", peak as f64 / 1024.0);
+        println!(
+            "              listing (test server and spool) {listing:.1} s; after it: diff and rules {:.1} s, \
+             audit logs {:.1} s, save {:.1} s = {local:.1} s",
+            seconds("diff_and_rules_s"),
+            seconds("audit_logs_s"),
+            seconds("save_s")
+        );
+        let conn = rusqlite::Connection::open(&db).expect("the database");
+        let rows = |table: &str| -> i64 {
+            conn.query_row(&["SELECT count(*) FROM ", table].concat(), [], |r| r.get(0)).unwrap_or(-1)
+        };
+        println!(
+            "              database {:.1} MiB: {} snapshot versions, {} coverage rows, {} changes, {} findings",
+            size as f64 / (1024.0 * 1024.0),
+            rows("snapshot_versions"),
+            rows("coverage"),
+            rows("changes"),
+            rows("findings")
+        );
+    }
+    println!("  database growth on the unchanged rescan: {} KiB", (sizes[1] as i64 - sizes[0] as i64) / 1024);
 }

@@ -120,8 +120,10 @@ pub enum ReportKind {
 
 #[derive(Debug, Args)]
 pub struct ReportCommon {
-    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB")]
-    pub db: PathBuf,
+    /// The baseline to read; repeat it to report on several at once (one
+    /// organization scanned by several runners, each into its own).
+    #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB", action = clap::ArgAction::Append)]
+    pub db: Vec<PathBuf>,
     /// Default: table on a terminal, jsonl otherwise (`json` is accepted;
     /// `ocsf` is for scan findings only).
     #[arg(long, value_enum)]

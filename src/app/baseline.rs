@@ -5,7 +5,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 
 use super::{exit, load_policies, lock_database, output_format};
 use crate::cli::{ForgetArgs, HistoryArgs, PruneArgs, ReportKind};
-use crate::report::{self, Format, write_atomically};
+use crate::report::{self, Format, Listing, write_atomically};
 use crate::rules;
 use crate::store::Store;
 use crate::store::forget::Retire;
@@ -30,38 +30,23 @@ pub(super) fn report(kind: ReportKind) -> Result<u8> {
         | ReportKind::Changes { common, .. }
         | ReportKind::Findings { common, .. } => common,
     };
-    if !common.db.exists() {
-        bail!("no baseline at {}: run `snapaudit scan` first (or pass --db)", common.db.display());
+    let as_of = match &kind {
+        ReportKind::Shared { as_of, .. } | ReportKind::Findings { as_of, .. } => *as_of,
+        ReportKind::Changes { .. } => None,
+    };
+    if as_of.is_some() && common.db.len() > 1 {
+        bail!("--as-of names a scan of one baseline: pass a single --db with it");
     }
-    let store = Store::open(&common.db)?;
-    let scan_ref = |as_of: Option<i64>| -> Result<_> {
-        store.scan_ref(as_of)?.ok_or_else(|| match as_of {
-            Some(id) => anyhow!("scan {id} is not in {}; see `snapaudit history`", common.db.display()),
-            None => anyhow!("{} holds no scan yet: run `snapaudit scan` first", common.db.display()),
-        })
+    let policy = match &kind {
+        ReportKind::Shared { .. } => Some(load_policies(&common.policies)?),
+        _ => None,
     };
-    let listing = match &kind {
-        ReportKind::Shared { as_of, .. } => {
-            let policy = load_policies(&common.policies)?;
-            let scan = scan_ref(*as_of)?;
-            let versions = store.shared_versions(scan.id)?;
-            let shared = rules::exposure::shared_snapshots(&versions, &store.findings_of(scan.id)?, &policy, &scan);
-            let trend = rules::exposure::trend(&versions, &store.recent_scans(scan.id, TREND_SCANS)?);
-            report::baseline::shared(&shared, trend, &scan)
-        }
-        ReportKind::Changes { since, .. } => {
-            let from = jiff::Timestamp::now().checked_sub(*since).context("the period reaches too far back")?;
-            let from = from.round(jiff::Unit::Second)?.to_string();
-            report::baseline::changes(&store.changes_since(&from)?, &from)
-        }
-        ReportKind::Findings { status, as_of, .. } => {
-            let scan = scan_ref(*as_of)?;
-            let mut found: Vec<_> =
-                store.findings_of(scan.id)?.into_iter().filter(|f| status.contains(&f.status)).collect();
-            rules::sort(&mut found);
-            report::baseline::findings(&found, &scan, status)
-        }
-    };
+    let mut listings = Vec::new();
+    for db in &common.db {
+        let listing = report_one(&kind, db, as_of, policy.as_ref())?;
+        listings.push((db.display().to_string(), listing));
+    }
+    let listing = Listing::combine(listings);
     match &common.output {
         Some(path) => {
             let format = match (common.format, Format::from_extension(path)) {
@@ -75,6 +60,47 @@ pub(super) fn report(kind: ReportKind) -> Result<u8> {
         None => listing.write(output_format(common.format), &mut std::io::stdout().lock())?,
     }
     Ok(exit::OK)
+}
+
+/// One baseline's listing.
+fn report_one(
+    kind: &ReportKind,
+    db: &std::path::Path,
+    as_of: Option<i64>,
+    policy: Option<&crate::rules::Policy>,
+) -> Result<Listing> {
+    if !db.exists() {
+        bail!("no baseline at {}: run `snapaudit scan` first (or pass --db)", db.display());
+    }
+    let store = Store::open(db)?;
+    let scan = || -> Result<_> {
+        store.scan_ref(as_of)?.ok_or_else(|| match as_of {
+            Some(id) => anyhow!("scan {id} is not in {}; see `snapaudit history`", db.display()),
+            None => anyhow!("{} holds no scan yet: run `snapaudit scan` first", db.display()),
+        })
+    };
+    Ok(match kind {
+        ReportKind::Shared { .. } => {
+            let scan = scan()?;
+            let policy = policy.context("a policy for `report shared`")?;
+            let versions = store.shared_versions(scan.id)?;
+            let shared = rules::exposure::shared_snapshots(&versions, &store.findings_of(scan.id)?, policy, &scan);
+            let trend = rules::exposure::trend(&versions, &store.recent_scans(scan.id, TREND_SCANS)?);
+            report::baseline::shared(&shared, trend, &scan)
+        }
+        ReportKind::Changes { since, .. } => {
+            let from = jiff::Timestamp::now().checked_sub(*since).context("the period reaches too far back")?;
+            let from = from.round(jiff::Unit::Second)?.to_string();
+            report::baseline::changes(&store.changes_since(&from)?, &from)
+        }
+        ReportKind::Findings { status, .. } => {
+            let scan = scan()?;
+            let mut found: Vec<_> =
+                store.findings_of(scan.id)?.into_iter().filter(|f| status.contains(&f.status)).collect();
+            rules::sort(&mut found);
+            report::baseline::findings(&found, &scan, status)
+        }
+    })
 }
 
 pub(super) fn prune(args: PruneArgs) -> Result<u8> {

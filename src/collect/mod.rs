@@ -14,21 +14,11 @@ pub mod gcp;
 pub mod progress;
 pub mod rest;
 
-pub use crate::model::Collected;
 use crate::model::Provider;
+pub use crate::model::{Collected, ListingSink as Sink};
 
 pub use api_calls::ApiCalls;
 pub use progress::Progress;
-
-/// Where collectors put what they list, page by page (AWS: scope by
-/// scope), instead of holding it: the store's spool in a scan
-/// (`store::spool`), so memory follows what is in flight.
-pub trait Sink: Sync {
-    fn put(&self, snapshots: Vec<crate::model::Snapshot>);
-    /// Drop what was put for an account of a provider whose listing failed
-    /// part way: a failed scope has no listing.
-    fn discard(&self, provider: Provider, account: &str);
-}
 
 /// Audit logs deliver an event minutes after the call (CloudTrail: "within
 /// an average of about 5 minutes", "CloudTrail concepts"; the Activity Log

@@ -20,4 +20,4 @@ pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
     Grantee, IAM_BINDINGS, MissingReason, Provider, Scope, Service, Snapshot, Verification,
 };
-pub use state::{AccountReach, Baseline, Collected, PriorShares, Reach, SharesRead};
+pub use state::{AccountReach, Baseline, Collected, ListingSink, PriorShares, Reach, SharesRead};

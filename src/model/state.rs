@@ -40,6 +40,16 @@ impl Collected {
     }
 }
 
+/// Where collectors put what they list, page by page (AWS and Google
+/// Cloud: scope by scope), instead of holding it: in a scan, the store's
+/// spool on disk (`store::spool`), so memory follows what is in flight.
+pub trait ListingSink: Sync {
+    fn put(&self, snapshots: Vec<Snapshot>);
+    /// Drop what was put for an account of a provider whose listing failed
+    /// part way: a failed scope has no listing.
+    fn discard(&self, provider: Provider, account: &str);
+}
+
 /// What a scan set out to cover for one provider. A scope of the baseline
 /// inside it that the scan did not attempt has vanished (a finding); a scope
 /// outside it was simply not asked for (`--region us-east-1` of a baseline

@@ -8,6 +8,17 @@ use serde_json::{Value, json};
 
 use super::{CsvWriter, Format, html, write_table};
 
+/// Two baselines' values of one summary entry: counts add up; scan ids and
+/// other text are listed.
+fn add_up(key: &str, a: &str, b: &str) -> String {
+    let is_scan = key.contains("scan");
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) if !is_scan => (x + y).to_string(),
+        _ if a == b && !is_scan => a.to_owned(),
+        _ => format!("{a}, {b}"),
+    }
+}
+
 pub struct Listing {
     /// The JSON record type, e.g. `shared_snapshot`.
     pub kind: &'static str,
@@ -23,6 +34,44 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// Several baselines' listings as one (`report --db A --db B`, one
+    /// organization scanned by several runners): rows and records one after
+    /// another, each record naming its baseline; counts added up; `as_of`
+    /// naming each baseline's scan. The trend chart is per baseline, so a
+    /// combined listing has none. One listing comes back as it is.
+    pub fn combine(listings: Vec<(String, Listing)>) -> Listing {
+        let several = listings.len() > 1;
+        let mut combined: Option<Listing> = None;
+        let mut as_of = Vec::new();
+        for (baseline, mut listing) in listings {
+            if !several {
+                return listing;
+            }
+            as_of.push(format!("{baseline}: {}", listing.as_of));
+            for record in &mut listing.records {
+                if let Value::Object(fields) = record {
+                    fields.insert("baseline".into(), json!(baseline));
+                }
+            }
+            let Some(out) = combined.as_mut() else {
+                combined = Some(listing);
+                continue;
+            };
+            out.rows.append(&mut listing.rows);
+            out.records.append(&mut listing.records);
+            for (key, value) in listing.summary {
+                match out.summary.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, v)) => *v = add_up(key, v, &value),
+                    None => out.summary.push((key, value)),
+                }
+            }
+        }
+        let mut out = combined.expect("at least one baseline");
+        out.as_of = as_of.join("; ");
+        out.trend.clear();
+        out
+    }
+
     pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
         match format {
             Format::Table => {

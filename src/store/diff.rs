@@ -66,13 +66,13 @@ pub struct Merged {
     /// Share lists that could not be read, with the last known list carried
     /// forward: (scope, id, list) for the stored version.
     pub carried: Vec<(Scope, String, Vec<Grantee>)>,
-    /// Snapshots listed in the scopes merged.
-    pub count: usize,
 }
 
 /// Diff one completely listed scope: its last known snapshots (`before`,
 /// empty without a baseline) against its listing (`now`), both in
-/// ascending id order, so neither is ever held whole. A scope without a
+/// ascending id order, so neither is ever held whole. Either side may leave
+/// out what the other leaves out too (an id identical on both sides and
+/// unshared: the store does). A scope without a
 /// baseline (`established` false) yields no change: its listing is the
 /// baseline. Where a share list could not be read, the last known one is
 /// carried forward (so no false "share-removed", and findings keep the last
@@ -108,7 +108,6 @@ pub fn merge_scope<E>(
             }
             std::cmp::Ordering::Greater => {
                 let snap = take(&mut now);
-                out.count += 1;
                 if established {
                     out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
                     out.listed.push(snap);
@@ -119,7 +118,6 @@ pub fn merge_scope<E>(
             std::cmp::Ordering::Equal => {
                 let prev = take(&mut before);
                 let mut snap = take(&mut now);
-                out.count += 1;
                 if !snap.grantees_known && snap.grantees != prev.grantees {
                     snap.grantees = prev.grantees.clone();
                     out.carried.push((snap.scope.clone(), snap.id.clone(), snap.grantees.clone()));
@@ -298,7 +296,6 @@ mod tests {
         let ids = |list: &[Snapshot]| list.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&merged.listed), ["new", "shared", "unshared"], "an unchanged, unshared snapshot stays on disk");
         assert_eq!(ids(&merged.gone), ["gone"]);
-        assert_eq!(merged.count, 4);
         assert_eq!(
             kinds(&merged.changes),
             [(ChangeKind::Added, "new"), (ChangeKind::ShareRemoved, "unshared"), (ChangeKind::Deleted, "gone")]

@@ -34,14 +34,31 @@ impl Store {
     pub fn merge(&self, baseline: &Baseline, coverage: &[Coverage]) -> Result<Merged, StoreError> {
         let mut merged = Merged::default();
         let scopes: BTreeSet<&Scope> = coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
+        // Only rows the diff can act on leave SQLite: those without an
+        // identical partner (new, changed, deleted) and shared ones. The
+        // condition is the same from both sides, so each id comes from both
+        // or from neither, and an unchanged, unshared snapshot costs no read.
         let mut listed = self
+            .conn
+            .prepare(concat!(
+                "SELECT ",
+                snapshot_columns!(),
+                " FROM spool.staged s WHERE ",
+                in_scope!(),
+                " AND (s.grantees != '[]' OR NOT EXISTS (SELECT 1 FROM snapshot_versions v WHERE v.ended_scan IS NULL
+                    AND ",
+                same_version!(),
+                ")) ORDER BY snapshot_id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut shared = self
             .conn
             .prepare(concat!(
                 "SELECT ",
                 snapshot_columns!(),
                 " FROM spool.staged WHERE ",
                 in_scope!(),
-                " ORDER BY snapshot_id"
+                " AND grantees != '[]' ORDER BY snapshot_id"
             ))
             .map_err(|e| self.err(e))?;
         let mut known = self
@@ -49,15 +66,19 @@ impl Store {
             .prepare(concat!(
                 "SELECT ",
                 snapshot_columns!(),
-                " FROM snapshot_versions WHERE ",
+                " FROM snapshot_versions v WHERE ",
                 in_scope!(),
-                " AND ended_scan IS NULL ORDER BY snapshot_id"
+                " AND ended_scan IS NULL AND (v.grantees != '[]' OR NOT EXISTS (SELECT 1 FROM spool.staged s WHERE ",
+                same_version!(),
+                ")) ORDER BY snapshot_id"
             ))
             .map_err(|e| self.err(e))?;
         for scope in scopes {
             let key = params![scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region];
             let established = baseline.established.contains(scope);
-            let now = listed.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
+            // Without a baseline nothing changes: only shared ones matter.
+            let now = if established { &mut listed } else { &mut shared };
+            let now = now.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
             let now = now.map(|r| r.map_err(|e| self.err(e)).and_then(|s| s));
             if established {
                 let before = known.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;

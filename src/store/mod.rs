@@ -20,6 +20,28 @@ macro_rules! in_scope {
     };
 }
 
+/// The same snapshot in the spool (`s`) and the versions (`v`).
+macro_rules! same_snapshot {
+    () => {
+        "s.provider = v.provider AND s.service = v.service AND s.account = v.account AND s.region = v.region
+         AND s.snapshot_id = v.snapshot_id"
+    };
+}
+
+/// ... with every column the same: the version is unchanged (the spool
+/// encodes the columns as the versions do).
+macro_rules! same_version {
+    () => {
+        concat!(
+            same_snapshot!(),
+            " AND s.source_id IS v.source_id AND s.created_at IS v.created_at AND s.size_gib IS v.size_gib
+             AND s.encrypted IS v.encrypted AND s.kms_key_id IS v.kms_key_id AND s.description IS v.description
+             AND s.state IS v.state AND s.tags IS v.tags AND s.grantees IS v.grantees
+             AND s.grantees_known IS v.grantees_known AND s.kind IS v.kind AND s.attributes IS v.attributes"
+        )
+    };
+}
+
 pub mod attribution;
 pub mod diff;
 pub mod forget;

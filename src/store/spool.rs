@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use crate::model::{Provider, Snapshot};
+use crate::model::{ListingSink, Provider, Snapshot};
 
 /// Batches in flight between the collectors and the writer: a collector
 /// waits when the disk falls behind, so memory stays bounded.
@@ -34,7 +34,7 @@ pub struct Spool {
     sender: SyncSender<Message>,
 }
 
-impl crate::collect::Sink for Spool {
+impl ListingSink for Spool {
     /// Store these snapshots (waits while the writer is behind). A writer
     /// that stopped on an error reports it at [`SpoolFile::finish`].
     fn put(&self, snapshots: Vec<Snapshot>) {

@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::{ScanRecord, SpoolFile, Store};
-use crate::collect::Sink;
 use crate::model::{
-    Change, ChangeKind, Collected, Coverage, Fields, Finding, Grantee, Provider, Scope, Service, Severity, Snapshot,
-    Status,
+    Change, ChangeKind, Collected, Coverage, Fields, Finding, Grantee, ListingSink, Provider, Scope, Service, Severity,
+    Snapshot, Status,
 };
 
 struct TempDb(std::path::PathBuf);

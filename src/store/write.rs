@@ -201,23 +201,13 @@ fn actor_json(actor: Option<&crate::model::Actor>) -> Option<String> {
 /// the same (the spool encodes them as the versions do), so an unchanged
 /// rescan writes no version at all.
 fn write_versions(tx: &Transaction<'_>, scan_id: i64, scope: &Scope) -> rusqlite::Result<()> {
-    macro_rules! same_snapshot {
-        () => {
-            "s.provider = v.provider AND s.service = v.service AND s.account = v.account AND s.region = v.region
-             AND s.snapshot_id = v.snapshot_id"
-        };
-    }
     let key = params![scan_id, scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region];
     tx.prepare_cached(concat!(
         "UPDATE snapshot_versions AS v SET ended_scan = ?1
          WHERE v.provider = ?2 AND v.service = ?3 AND v.account = ?4 AND v.region = ?5 AND v.ended_scan IS NULL
            AND NOT EXISTS (SELECT 1 FROM spool.staged s WHERE ",
-        same_snapshot!(),
-        " AND s.source_id IS v.source_id AND s.created_at IS v.created_at AND s.size_gib IS v.size_gib
-           AND s.encrypted IS v.encrypted AND s.kms_key_id IS v.kms_key_id
-           AND s.description IS v.description AND s.state IS v.state AND s.tags IS v.tags
-           AND s.grantees IS v.grantees AND s.grantees_known IS v.grantees_known AND s.kind IS v.kind
-           AND s.attributes IS v.attributes)"
+        same_version!(),
+        ")"
     ))?
     .execute(key)?;
     tx.prepare_cached(concat!(

@@ -444,3 +444,45 @@ fn an_export_granted_and_ended_between_scans_is_a_transient_export() {
     assert!(found[0]["snapshot_id"].as_str().unwrap().ends_with("/a-1"), "{}", found[0]);
     assert_eq!(found[0]["severity"], "high");
 }
+
+/// One organization, two runners: each subscription scanned into its own
+/// baseline, then one `report` reads both (`--db` repeated).
+#[test]
+fn one_report_reads_several_baselines() {
+    let server = ArmServer::start();
+    // Copies of the Get example: no networkAccessPolicy, so reachable from any network.
+    server.state.add_copies(SUB_A, "a", 2);
+    server.state.add_copies(SUB_B, "b", 3);
+    let dir = TempDir::new();
+    for (subscription, db) in [(SUB_A, "a.db"), (SUB_B, "b.db")] {
+        let run = scan(&dir, &server, &["--subscription", subscription, "--db", db, "--fail-on", "none"]);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let report = |kind: &str, extra: &[&str]| {
+        let mut args = vec!["report", kind, "--db", "a.db", "--db", "b.db", "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        common::snapaudit(dir.path(), None, &args)
+    };
+    let shared = report("shared", &[]);
+    assert_eq!(shared.code, 0, "{shared:?}");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut rows: Vec<(String, String)> =
+        shared.records("shared_snapshot").iter().map(|r| (text(&r["baseline"]), text(&r["account"]))).collect();
+    rows.sort();
+    let expected: Vec<(String, String)> = [("a.db", SUB_A, 2), ("b.db", SUB_B, 3)]
+        .into_iter()
+        .flat_map(|(db, sub, n)| std::iter::repeat_n((db.to_owned(), sub.to_owned()), n))
+        .collect();
+    assert_eq!(rows, expected, "{}", shared.stdout);
+    let summary = shared.summary();
+    assert_eq!(summary["shared snapshots"], "5", "counts add up: {summary}");
+    assert_eq!(summary["as of scan"], "1, 1", "each baseline's scan: {summary}");
+
+    let findings = report("findings", &[]);
+    let exposed = findings.records("finding").iter().filter(|f| f["rule"] == "azure-network-exposure").count();
+    assert_eq!(exposed, 5, "{}", findings.stdout);
+
+    let one_scan = report("findings", &["--as-of", "1"]);
+    assert_eq!(one_scan.code, 2, "{one_scan:?}");
+    assert!(one_scan.stderr.contains("single --db"), "{}", one_scan.stderr);
+}

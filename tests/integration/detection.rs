@@ -145,3 +145,28 @@ fn burst_deletion_share_and_change_tag_then_open_then_resolved() {
 fn tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
     aws_sdk_ec2::types::Tag::builder().key(key).value(value).build()
 }
+
+/// A burst that began before the previous scan: its earlier snapshots are
+/// unchanged and unshared, so the diff leaves them on disk, yet the burst
+/// counts them (the scan loads what was created within the rule's window
+/// before each new snapshot).
+#[test]
+fn a_burst_counts_the_snapshots_listed_before_it() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let client = ec2(&moto.url, "us-east-1");
+    let scan = || snapaudit(dir.path(), Some(&moto.url), &["scan", "--format", "jsonl", "--region", "us-east-1"]);
+    let before = rt.block_on(seed_snapshots(&client, 4, "nightly"));
+    let baseline = scan();
+    assert!(baseline.records("finding").is_empty(), "{baseline:?}");
+
+    let after = rt.block_on(seed_snapshots(&client, 3, "copy"));
+    let second = scan();
+    let bursts: Vec<Value> = second.records("finding").into_iter().filter(|f| f["rule"] == "bulk-creation").collect();
+    assert_eq!(bursts.len(), 1, "{}", second.stdout);
+    let mut related: Vec<String> =
+        bursts[0]["related"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    related.sort();
+    let mut all: Vec<String> = before.into_iter().chain(after).collect();
+    all.sort();
+    assert_eq!(related, all, "the four listed before count with the three new: {}", bursts[0]);
+}
