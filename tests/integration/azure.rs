@@ -453,15 +453,16 @@ fn one_report_reads_several_baselines() {
     // Copies of the Get example: no networkAccessPolicy, so reachable from any network.
     server.state.add_copies(SUB_A, "a", 2);
     server.state.add_copies(SUB_B, "b", 3);
-    let dir = TempDir::new();
-    for (subscription, db) in [(SUB_A, "a.db"), (SUB_B, "b.db")] {
-        let run = scan(&dir, &server, &["--subscription", subscription, "--db", db, "--fail-on", "none"]);
+    let (a, b) = (TempDir::new(), TempDir::new());
+    for (subscription, dir) in [(SUB_A, &a), (SUB_B, &b)] {
+        let run = scan(dir, &server, &["--subscription", subscription, "--fail-on", "none"]);
         assert_eq!(run.code, 0, "{run:?}");
     }
+    let (a_db, b_db) = (a.db().display().to_string(), b.db().display().to_string());
     let report = |kind: &str, extra: &[&str]| {
-        let mut args = vec!["report", kind, "--db", "a.db", "--db", "b.db", "--format", "jsonl"];
+        let mut args = vec!["report", kind, "--db", &a_db, "--db", &b_db, "--format", "jsonl"];
         args.extend_from_slice(extra);
-        common::snapaudit(dir.path(), None, &args)
+        common::snapaudit(a.path(), None, &args)
     };
     let shared = report("shared", &[]);
     assert_eq!(shared.code, 0, "{shared:?}");
@@ -469,10 +470,11 @@ fn one_report_reads_several_baselines() {
     let mut rows: Vec<(String, String)> =
         shared.records("shared_snapshot").iter().map(|r| (text(&r["baseline"]), text(&r["account"]))).collect();
     rows.sort();
-    let expected: Vec<(String, String)> = [("a.db", SUB_A, 2), ("b.db", SUB_B, 3)]
+    let mut expected: Vec<(String, String)> = [(&a_db, SUB_A, 2), (&b_db, SUB_B, 3)]
         .into_iter()
-        .flat_map(|(db, sub, n)| std::iter::repeat_n((db.to_owned(), sub.to_owned()), n))
+        .flat_map(|(db, sub, n)| std::iter::repeat_n((db.clone(), sub.to_owned()), n))
         .collect();
+    expected.sort();
     assert_eq!(rows, expected, "{}", shared.stdout);
     let summary = shared.summary();
     assert_eq!(summary["shared snapshots"], "5", "counts add up: {summary}");
