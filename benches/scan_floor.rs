@@ -18,7 +18,9 @@
 //! many snapshots, generated page by page by the ARM test server (pages of
 //! 1,000), scanned twice: peak memory, where the time goes (the listing
 //! against the local work: spool, diff, rules, save), and how much the
-//! database grows on an unchanged rescan.
+//! database grows on an unchanged rescan. `SNAPAUDIT_BENCH_EXPOSED=1`: every
+//! generated snapshot is reachable from any network (Azure's default), so
+//! each is a finding.
 //!
 //! `SNAPAUDIT_BENCH_CHURN=0.005`: then a rescan with `verification:
 //! incremental` after that share of each region's EBS snapshots churned
@@ -486,7 +488,11 @@ fn scale_bench(count: usize) {
     use common::arm::{ArmServer, SUB_A, TOKEN};
     let server = ArmServer::start();
     server.state.generate(SUB_A, count);
-    server.state.set(|f| f.page_size = Some(1000));
+    let exposed = std::env::var("SNAPAUDIT_BENCH_EXPOSED").is_ok();
+    server.state.set(|f| {
+        f.page_size = Some(1000);
+        f.generate_exposed = exposed;
+    });
     let dir = TempDir::new();
     let db = dir.db();
     let args = [
@@ -505,7 +511,8 @@ fn scale_bench(count: usize) {
         "--db",
         db.to_str().unwrap(),
     ];
-    println!("scale: one Azure subscription of {count} snapshots (ARM test server, pages of 1,000)");
+    let network = if exposed { "each exposed to any network" } else { "private" };
+    println!("scale: one Azure subscription of {count} snapshots, {network} (ARM test server, pages of 1,000)");
     let mut sizes = Vec::new();
     for name in ["first scan", "rescan"] {
         let started = Instant::now();

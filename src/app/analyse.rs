@@ -28,22 +28,25 @@ pub struct Analysis {
 /// Vanished scopes, block public access carried and diffed, who made each
 /// change (from `collected.events`), evaluate, lifecycle. `diffed` are the
 /// snapshot changes of the store's diff; `collected.snapshots` and
-/// `baseline.snapshots` hold what the rules look at (`project.rs`).
-pub fn analyse(
+/// `baseline.snapshots` hold what the rules look at (`project.rs`), but for
+/// the per-snapshot rules, which `listing` runs over the whole listing
+/// (`rules::evaluate_listing`, page by page from the store in a scan).
+pub fn analyse<E>(
     baseline: &Baseline,
     previous_findings: &[Finding],
     mut collected: Collected,
     diffed: Vec<Change>,
     policy: &Policy,
     now: Timestamp,
-) -> Analysis {
+    listing: impl FnOnce(&rules::Context<'_>) -> Result<Vec<Finding>, E>,
+) -> Result<Analysis, E> {
     vanished::mark_missing(baseline, &mut collected);
     diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
     let mut changes = diffed.clone();
     changes.extend(diff::block_public_access_changes(baseline, &collected.coverage));
     attribution::attach_to_changes(&mut changes, &collected.events);
     let new_baselines = diff::new_baselines(baseline, &collected);
-    let findings = rules::evaluate(&rules::Context {
+    let ctx = rules::Context {
         policy,
         now,
         snapshots: &collected.snapshots,
@@ -57,11 +60,12 @@ pub fn analyse(
         actors: Default::default(),
         listed: Default::default(),
         transient: Default::default(),
-    });
-    let mut findings = findings;
+    };
+    let listed = listing(&ctx)?;
+    let mut findings = rules::evaluate_with_listing(&ctx, listed);
     attribution::attach_to_findings(&mut findings, &changes);
     let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
-    Analysis { collected, diffed, changes, new_baselines, findings }
+    Ok(Analysis { collected, diffed, changes, new_baselines, findings })
 }
 
 #[cfg(test)]
@@ -80,7 +84,7 @@ mod tests {
     }
 
     /// A scan of `collected` as the store runs it: diffed, then analysed
-    /// with what the diff kept.
+    /// with what the diff kept, the per-snapshot rules over every snapshot.
     fn scan(
         base: &Baseline,
         previous: &[Finding],
@@ -89,13 +93,15 @@ mod tests {
         now: Timestamp,
     ) -> Analysis {
         let merged = diff::diff(base, &collected);
-        collected.snapshots = merged.listed;
+        // The per-snapshot rules read the whole listing, as a scan's pages.
+        let whole = std::mem::replace(&mut collected.snapshots, merged.listed);
+        let pages = |ctx: &rules::Context<'_>| Ok::<_, ()>(rules::evaluate_listing(&ctx.with_snapshots(&whole)));
         // The baseline's snapshots stay on disk but for the deleted ones.
         let mut base = Baseline { snapshots: Default::default(), ..base.clone() };
         for s in merged.gone {
             base.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
         }
-        analyse(&base, previous, collected, merged.changes, policy, now)
+        analyse(&base, previous, collected, merged.changes, policy, now, pages).unwrap()
     }
 
     /// The baseline a full listing leaves.

@@ -1,14 +1,16 @@
 //! What the rules look at, loaded from the store: a scan never holds its
-//! whole listing or baseline. The diff (`store::merge`) keeps the shared,
-//! changed, new and deleted snapshots; this adds those audit events name
-//! and those created near a new one (a burst may begin before it), which
-//! are all the rules read besides (`rules::Context`).
+//! whole listing or baseline. The per-snapshot rules read the listing's
+//! shared snapshots page by page ([`listing_findings`]); the diff
+//! (`store::merge`) keeps the changed, new and deleted snapshots; this adds
+//! those audit events name, those created near a new one (a burst may begin
+//! before it), and the public ones where block public access changed: all
+//! the other rules read (`rules::Context`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::model::{Baseline, Change, ChangeKind, Collected, Provider, Scope, service_changed_by};
+use crate::model::{Baseline, Change, ChangeKind, Collected, Coverage, Finding, Provider, Scope, service_changed_by};
 use crate::rules::{self, Policy};
 use crate::store::{Store, StoreError};
 
@@ -35,6 +37,19 @@ pub(super) fn widen(
         }
         for s in known {
             baseline.snapshots.entry(s.scope.clone()).or_default().entry(s.id.clone()).or_insert(s);
+        }
+    }
+    // Where block public access changed, the public snapshots of the
+    // scope (block-public-access-weakened counts those it exposes again).
+    for c in collected.coverage.iter().filter(|c| c.is_complete()) {
+        let now = c.block_public_access.as_deref().filter(|s| *s != Coverage::UNKNOWN_STATE);
+        let before = baseline.block_public_access.get(&c.scope).map(String::as_str);
+        if now.is_some() && before.is_some() && now != before {
+            for s in store.listed_shared(&c.scope)? {
+                if have.insert((s.scope.clone(), s.id.clone())) {
+                    collected.snapshots.push(s);
+                }
+            }
         }
     }
     let Some(lookback) = rules::creation_lookback(policy) else { return Ok(()) };
@@ -73,4 +88,19 @@ fn first_creations(collected: &Collected, changes: &[Change]) -> BTreeMap<Scope,
         }
     }
     first
+}
+
+/// Snapshots per page of the listing for the per-snapshot rules.
+const PAGE: usize = 1000;
+
+/// The per-snapshot rules' findings over every shared snapshot listed in a
+/// complete scope, read from the spool a page at a time.
+pub(super) fn listing_findings(store: &Store, ctx: &rules::Context<'_>) -> Result<Vec<Finding>, StoreError> {
+    let complete: HashSet<&Scope> = ctx.coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
+    let mut findings = Vec::new();
+    store.shared_pages(PAGE, |page| {
+        page.retain(|s| complete.contains(&s.scope));
+        findings.extend(rules::evaluate_listing(&ctx.with_snapshots(page)));
+    })?;
+    Ok(findings)
 }

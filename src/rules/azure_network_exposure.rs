@@ -18,6 +18,10 @@ impl Rule for AzureNetworkExposure {
         true
     }
 
+    fn per_snapshot(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

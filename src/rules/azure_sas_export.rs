@@ -15,6 +15,10 @@ impl Rule for AzureSasExport {
         true
     }
 
+    fn per_snapshot(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

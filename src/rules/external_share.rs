@@ -16,6 +16,10 @@ impl Rule for ExternalShare {
         true
     }
 
+    fn per_snapshot(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         for s in ctx.snapshots {

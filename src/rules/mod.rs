@@ -80,7 +80,29 @@ pub struct Transient {
     pub deleted: crate::model::Actor,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// This context over other listed snapshots: one page of the listing.
+    pub fn with_snapshots<'b>(&'b self, snapshots: &'b [Snapshot]) -> Context<'b>
+    where
+        'a: 'b,
+    {
+        Context {
+            policy: self.policy,
+            now: self.now,
+            snapshots,
+            previous: self.previous,
+            changes: self.changes,
+            coverage: self.coverage,
+            new_baselines: self.new_baselines,
+            organization: self.organization,
+            organization_id: self.organization_id,
+            events: self.events,
+            actors: Default::default(),
+            listed: Default::default(),
+            transient: Default::default(),
+        }
+    }
+
     pub fn coverage_of(&self, scope: &Scope) -> Option<&Coverage> {
         self.coverage.iter().find(|c| &c.scope == scope)
     }
@@ -293,6 +315,12 @@ pub trait Rule: Sync {
     fn judges_exposure(&self) -> bool {
         false
     }
+    /// Judges each listed snapshot on its own (from `ctx.snapshots`, with
+    /// nothing else of the listing): a scan runs it over its whole listing
+    /// page by page ([`evaluate_listing`]), so no snapshot is held for it.
+    fn per_snapshot(&self) -> bool {
+        false
+    }
     /// Reads this rule's own settings (its policy keys besides `enabled`
     /// and `severity`), for `validate` and loading. A rule without settings
     /// reads none, so any key is an error.
@@ -385,10 +413,37 @@ fn subject_noun(s: &Snapshot) -> String {
 }
 
 /// Run every enabled rule, apply severity overrides, suppression and
-/// correlation. Statuses against the previous scan come from [`lifecycle`].
+/// correlation, over what `ctx` holds. Statuses against the previous scan
+/// come from [`lifecycle`].
 pub fn evaluate(ctx: &Context<'_>) -> Vec<Finding> {
+    let listing = evaluate_listing(ctx);
+    evaluate_with_listing(ctx, listing)
+}
+
+/// The per-snapshot rules ([`Rule::per_snapshot`]) over `ctx.snapshots`,
+/// one page of a listing, suppression applied.
+pub fn evaluate_listing(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = run(ctx, |r| r.per_snapshot());
+    suppress::apply(ctx, &mut findings);
+    findings
+}
+
+/// Every other rule over `ctx`, joined with the per-snapshot rules'
+/// findings of the whole listing ([`evaluate_listing`], page by page), then
+/// correlation and order.
+pub fn evaluate_with_listing(ctx: &Context<'_>, listing: Vec<Finding>) -> Vec<Finding> {
+    let mut findings = run(ctx, |r| !r.per_snapshot());
+    suppress::apply(ctx, &mut findings);
+    findings.extend(listing);
+    correlate::bursts_off_hours(&mut findings);
+    sort(&mut findings);
+    findings
+}
+
+/// The enabled rules `which` selects, with severity overrides.
+fn run(ctx: &Context<'_>, which: impl Fn(&dyn Rule) -> bool) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for rule in RULES.iter().filter(|r| ctx.policy.is_enabled(r.id())) {
+    for rule in RULES.iter().filter(|r| which(**r) && ctx.policy.is_enabled(r.id())) {
         let replacement = ctx.policy.severity_override(rule.id());
         for mut f in rule.evaluate(ctx) {
             // Only the default severity is replaced: a finding the rule
@@ -399,9 +454,6 @@ pub fn evaluate(ctx: &Context<'_>) -> Vec<Finding> {
             findings.push(f);
         }
     }
-    suppress::apply(ctx, &mut findings);
-    correlate::bursts_off_hours(&mut findings);
-    sort(&mut findings);
     findings
 }
 

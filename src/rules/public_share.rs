@@ -14,6 +14,10 @@ impl Rule for PublicShare {
         true
     }
 
+    fn per_snapshot(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

@@ -15,6 +15,10 @@ impl Rule for UnencryptedShare {
         true
     }
 
+    fn per_snapshot(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         ctx.snapshots
             .iter()

@@ -57,9 +57,9 @@ pub fn new_baselines(baseline: &Baseline, collected: &Collected) -> BTreeSet<Sco
 #[derive(Debug, Default)]
 pub struct Merged {
     pub changes: Vec<Change>,
-    /// Listed snapshots the rules look at: shared or exposed ones (any
-    /// grantee), and every one added or changed. Unchanged, unshared ones
-    /// stay on disk.
+    /// Listed snapshots the rules look at besides the per-snapshot ones
+    /// (which read the whole listing page by page): every one added or
+    /// changed. The others stay on disk.
     pub listed: Vec<Snapshot>,
     /// Snapshots no longer listed, as last known.
     pub gone: Vec<Snapshot>,
@@ -111,8 +111,6 @@ pub fn merge_scope<E>(
                 if established {
                     out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
                     out.listed.push(snap);
-                } else if !snap.grantees.is_empty() {
-                    out.listed.push(snap);
                 }
             }
             std::cmp::Ordering::Equal => {
@@ -126,7 +124,7 @@ pub fn merge_scope<E>(
                 if established {
                     compare(&prev, &snap, &mut out.changes);
                 }
-                if out.changes.len() > changes || !snap.grantees.is_empty() {
+                if out.changes.len() > changes {
                     out.listed.push(snap);
                 }
             }
@@ -294,7 +292,7 @@ mod tests {
         };
         let merged = diff(&before, &collected);
         let ids = |list: &[Snapshot]| list.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&merged.listed), ["new", "shared", "unshared"], "an unchanged, unshared snapshot stays on disk");
+        assert_eq!(ids(&merged.listed), ["new", "unshared"], "unchanged snapshots stay on disk, shared or not");
         assert_eq!(ids(&merged.gone), ["gone"]);
         assert_eq!(
             kinds(&merged.changes),
@@ -337,8 +335,11 @@ mod tests {
         };
         let merged = diff(&before, &collected);
         assert!(merged.changes.is_empty());
-        assert_eq!(merged.listed[0].grantees, vec![Grantee::Public], "carried, so the rules still see it");
-        assert_eq!(merged.carried, vec![(scope("r1"), "a".to_owned(), vec![Grantee::Public])], "and stored");
+        assert_eq!(
+            merged.carried,
+            vec![(scope("r1"), "a".to_owned(), vec![Grantee::Public])],
+            "stored, so pages read it"
+        );
     }
 
     #[test]

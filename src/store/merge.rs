@@ -103,6 +103,50 @@ impl Store {
         Ok(merged)
     }
 
+    /// The listed snapshots with any grantee (shared or exposed), `page` at
+    /// a time: what the per-snapshot rules read (`rules::evaluate_listing`).
+    pub fn shared_pages(&self, page: usize, mut each: impl FnMut(&mut Vec<Snapshot>)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(concat!("SELECT ", snapshot_columns!(), " FROM spool.staged WHERE grantees != '[]'"))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut buffer = Vec::with_capacity(page);
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            buffer.push(self.snapshot_from_row(row)?);
+            if buffer.len() >= page {
+                each(&mut buffer);
+                buffer.clear();
+            }
+        }
+        if !buffer.is_empty() {
+            each(&mut buffer);
+        }
+        Ok(())
+    }
+
+    /// The listed snapshots of `scope` with any grantee.
+    pub fn listed_shared(&self, scope: &Scope) -> Result<Vec<Snapshot>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(concat!(
+                "SELECT ",
+                snapshot_columns!(),
+                " FROM spool.staged WHERE ",
+                in_scope!(),
+                " AND grantees != '[]'"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            out.push(self.snapshot_from_row(row)?);
+        }
+        Ok(out)
+    }
+
     /// How many snapshots the scan listed.
     pub fn spooled_count(&self) -> Result<usize, StoreError> {
         self.conn

@@ -26,6 +26,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azur
 pub struct Faults {
     /// Serve snapshot lists in pages of this many (absolute `nextLink`).
     pub page_size: Option<usize>,
+    /// Generated snapshots keep the example's network access (the default,
+    /// `AllowAll`): each is exposed, an `azure-network-exposure` finding.
+    pub generate_exposed: bool,
     /// Subscriptions whose snapshot list answers 403 AuthorizationFailed.
     pub forbidden: BTreeSet<String>,
     /// The next N requests answer 429 with `Retry-After: 1`.
@@ -328,7 +331,9 @@ fn handle(state: &ArmState, base: &str, req: &Request<Incoming>) -> Response<Ful
                     // baseline, not 100,000 exposure findings (issue 17 makes
                     // findings stream too).
                     let mut template = example("Snapshot_Get.json", &subscription);
-                    template["properties"]["networkAccessPolicy"] = json!("DenyAll");
+                    if !faults.generate_exposed {
+                        template["properties"]["networkAccessPolicy"] = json!("DenyAll");
+                    }
                     let end = start.saturating_add(size).min(total);
                     let page = (start..end)
                         .map(|i| {
