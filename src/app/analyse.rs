@@ -3,11 +3,11 @@
 //! policy, becomes changes and findings with their lifecycle. No network,
 //! no disk: unit-tested without any server.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use jiff::Timestamp;
 
-use crate::model::{Baseline, Change, Collected, Finding, Scope};
+use crate::model::{Baseline, Change, Collected, Finding, Previous, Scope};
 use crate::rules::{self, Policy};
 use crate::store::{attribution, diff, vanished};
 
@@ -25,21 +25,33 @@ pub struct Analysis {
     pub findings: Vec<Finding>,
 }
 
+/// What an analysis reads as it goes: in a scan, the store (the listing's
+/// shared snapshots page by page, the previous findings this scan no
+/// longer raises); in tests, memory.
+pub trait Reads {
+    type Error;
+    /// The per-snapshot rules over the whole listing (`rules::evaluate_listing`).
+    fn listing_findings(&self, ctx: &rules::Context<'_>) -> Result<Vec<Finding>, Self::Error>;
+    /// The previous scan's findings, resolved ones excluded, whose key
+    /// digest is not in `seen`.
+    fn previous_gone(&self, seen: &HashSet<u128>) -> Result<Vec<Finding>, Self::Error>;
+}
+
 /// Vanished scopes, block public access carried and diffed, who made each
 /// change (from `collected.events`), evaluate, lifecycle. `diffed` are the
 /// snapshot changes of the store's diff; `collected.snapshots` and
 /// `baseline.snapshots` hold what the rules look at (`project.rs`), but for
 /// the per-snapshot rules, which `listing` runs over the whole listing
 /// (`rules::evaluate_listing`, page by page from the store in a scan).
-pub fn analyse<E>(
+pub fn analyse<R: Reads>(
     baseline: &Baseline,
-    previous_findings: &[Finding],
+    previous: &Previous,
     mut collected: Collected,
     diffed: Vec<Change>,
     policy: &Policy,
     now: Timestamp,
-    listing: impl FnOnce(&rules::Context<'_>) -> Result<Vec<Finding>, E>,
-) -> Result<Analysis, E> {
+    reads: &R,
+) -> Result<Analysis, R::Error> {
     vanished::mark_missing(baseline, &mut collected);
     diff::carry_forward_unknown_block_public_access(baseline, &mut collected);
     let mut changes = diffed.clone();
@@ -61,10 +73,11 @@ pub fn analyse<E>(
         listed: Default::default(),
         transient: Default::default(),
     };
-    let listed = listing(&ctx)?;
+    let listed = reads.listing_findings(&ctx)?;
     let mut findings = rules::evaluate_with_listing(&ctx, listed);
     attribution::attach_to_findings(&mut findings, &changes);
-    let findings = rules::lifecycle::assign(findings, previous_findings, &collected.coverage, policy, now);
+    let gone = |seen: &HashSet<u128>| reads.previous_gone(seen);
+    let findings = rules::lifecycle::assign(findings, previous, gone, &collected.coverage, policy, now)?;
     Ok(Analysis { collected, diffed, changes, new_baselines, findings })
 }
 
@@ -83,6 +96,23 @@ mod tests {
         Collected { snapshots, coverage: vec![Coverage::complete(scope())], ..Collected::default() }
     }
 
+    /// The listing and the previous findings, in memory.
+    struct Memory {
+        whole: Vec<Snapshot>,
+        previous: Vec<Finding>,
+    }
+
+    impl Reads for Memory {
+        type Error = std::convert::Infallible;
+        fn listing_findings(&self, ctx: &rules::Context<'_>) -> Result<Vec<Finding>, Self::Error> {
+            Ok(rules::evaluate_listing(&ctx.with_snapshots(&self.whole)))
+        }
+        fn previous_gone(&self, seen: &HashSet<u128>) -> Result<Vec<Finding>, Self::Error> {
+            let unseen = self.previous.iter().filter(|f| f.status != Status::Resolved);
+            Ok(unseen.filter(|f| !seen.contains(&f.key_digest())).cloned().collect())
+        }
+    }
+
     /// A scan of `collected` as the store runs it: diffed, then analysed
     /// with what the diff kept, the per-snapshot rules over every snapshot.
     fn scan(
@@ -95,13 +125,13 @@ mod tests {
         let merged = diff::diff(base, &collected);
         // The per-snapshot rules read the whole listing, as a scan's pages.
         let whole = std::mem::replace(&mut collected.snapshots, merged.listed);
-        let pages = |ctx: &rules::Context<'_>| Ok::<_, ()>(rules::evaluate_listing(&ctx.with_snapshots(&whole)));
+        let memory = Memory { whole, previous: previous.to_vec() };
         // The baseline's snapshots stay on disk but for the deleted ones.
         let mut base = Baseline { snapshots: Default::default(), ..base.clone() };
         for s in merged.gone {
             base.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
         }
-        analyse(&base, previous, collected, merged.changes, policy, now, pages).unwrap()
+        analyse(&base, &Previous::of(previous), collected, merged.changes, policy, now, &memory).unwrap()
     }
 
     /// The baseline a full listing leaves.

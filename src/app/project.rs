@@ -93,14 +93,25 @@ fn first_creations(collected: &Collected, changes: &[Change]) -> BTreeMap<Scope,
 /// Snapshots per page of the listing for the per-snapshot rules.
 const PAGE: usize = 1000;
 
-/// The per-snapshot rules' findings over every shared snapshot listed in a
-/// complete scope, read from the spool a page at a time.
-pub(super) fn listing_findings(store: &Store, ctx: &rules::Context<'_>) -> Result<Vec<Finding>, StoreError> {
-    let complete: HashSet<&Scope> = ctx.coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
-    let mut findings = Vec::new();
-    store.shared_pages(PAGE, |page| {
-        page.retain(|s| complete.contains(&s.scope));
-        findings.extend(rules::evaluate_listing(&ctx.with_snapshots(page)));
-    })?;
-    Ok(findings)
+/// The store as a scan's analysis reads it (`analyse::Reads`).
+pub(super) struct FromStore<'a>(pub &'a Store);
+
+impl super::analyse::Reads for FromStore<'_> {
+    type Error = StoreError;
+
+    /// The per-snapshot rules' findings over every shared snapshot listed
+    /// in a complete scope, read from the spool a page at a time.
+    fn listing_findings(&self, ctx: &rules::Context<'_>) -> Result<Vec<Finding>, StoreError> {
+        let complete: HashSet<&Scope> = ctx.coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
+        let mut findings = Vec::new();
+        self.0.shared_pages(PAGE, |page| {
+            page.retain(|s| complete.contains(&s.scope));
+            findings.extend(rules::evaluate_listing(&ctx.with_snapshots(page)));
+        })?;
+        Ok(findings)
+    }
+
+    fn previous_gone(&self, seen: &HashSet<u128>) -> Result<Vec<Finding>, StoreError> {
+        self.0.previous_gone(seen)
+    }
 }

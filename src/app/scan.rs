@@ -34,7 +34,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let _lock = lock_database(&plan.db, plan.wait)?;
     let store = Store::open(&plan.db)?;
     let mut baseline = store.baseline()?;
-    let previous_findings = store.previous_findings()?;
+    let previous_findings = store.previous_index()?;
     if let Some(azure) = &mut plan.azure {
         azure.known_locations = store.locations(&baseline, Provider::Azure)?;
     }
@@ -66,8 +66,8 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         baseline.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
     }
     project::widen(&store, &mut collected, &mut baseline, &merged.changes, &plan.policy)?;
-    let listing = |ctx: &rules::Context<'_>| project::listing_findings(&store, ctx);
-    let analysis = analyse(&baseline, &previous_findings, collected, merged.changes, &plan.policy, scan_time, listing)?;
+    let reads = project::FromStore(&store);
+    let analysis = analyse(&baseline, &previous_findings, collected, merged.changes, &plan.policy, scan_time, &reads)?;
     let analysed = Instant::now();
     // Who made the changes: the audit logs, read only where something can be
     // attributed since a previous scan, then the analysis again with them.
@@ -78,7 +78,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
             match attribute::with_events(analysis, events) {
                 Ok((mut collected, diffed)) => {
                     project::widen(&store, &mut collected, &mut baseline, &diffed, &plan.policy)?;
-                    analyse(&baseline, &previous_findings, collected, diffed, &plan.policy, scan_time, listing)?
+                    analyse(&baseline, &previous_findings, collected, diffed, &plan.policy, scan_time, &reads)?
                 }
                 Err(analysis) => *analysis,
             }

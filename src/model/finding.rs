@@ -132,4 +132,59 @@ impl Finding {
     pub fn key(&self) -> (&str, &Scope, &str) {
         (&self.rule, &self.scope, &self.subject)
     }
+
+    /// The key as 128 bits, so a scan can index the previous scan's
+    /// findings without holding them (within one process: the hasher is
+    /// not stable across builds). Two keys collide with odds of about
+    /// n^2 / 2^129: none in practice.
+    pub fn key_digest(&self) -> u128 {
+        key_digest(&self.rule, &self.scope, &self.subject)
+    }
+}
+
+/// [`Finding::key_digest`] of a finding's parts.
+pub fn key_digest(rule: &str, scope: &Scope, subject: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, rule, scope, subject).hash(&mut h);
+        h.finish() as u128
+    };
+    (half(1) << 64) | half(2)
+}
+
+/// What the previous scan said of each of its findings (not resolved), by
+/// key digest: enough to give this scan's findings their status and first
+/// sighting without holding the previous ones.
+#[derive(Debug, Default)]
+pub struct Previous {
+    by_key: std::collections::HashMap<u128, Prior>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub first_seen: Option<String>,
+    pub severity: Severity,
+}
+
+impl Previous {
+    /// Note one previous finding; resolved ones are not carried.
+    pub fn note(&mut self, digest: u128, status: Status, first_seen: Option<String>, severity: Severity) {
+        if status != Status::Resolved {
+            self.by_key.insert(digest, Prior { first_seen, severity });
+        }
+    }
+
+    /// The index of findings held in memory (tests).
+    pub fn of(findings: &[Finding]) -> Previous {
+        let mut previous = Previous::default();
+        for f in findings {
+            previous.note(f.key_digest(), f.status, f.first_seen.clone(), f.severity);
+        }
+        previous
+    }
+
+    pub fn get(&self, f: &Finding) -> Option<&Prior> {
+        self.by_key.get(&f.key_digest())
+    }
 }

@@ -14,7 +14,7 @@ mod state;
 pub use actor::{Actor, AuditEvent, event_names, grant_event, granted_service, service_changed_by};
 pub use change::{Change, ChangeKind};
 pub use fields::Fields;
-pub use finding::{Finding, Severity, Status};
+pub use finding::{Finding, Previous, Prior, Severity, Status, key_digest};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
 pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,

@@ -7,25 +7,27 @@
 //! (a burst, a deletion) cannot be re-observed, so they stay `open` for the
 //! policy's `events_open_for` after they were first raised, then expire.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use jiff::Timestamp;
 
 use super::{Kind, Policy, rule};
-use crate::model::{Coverage, Finding, Scope, Severity, Status};
+use crate::model::{Coverage, Finding, Previous, Scope, Severity, Status};
 
-pub fn assign(
+/// Statuses against the previous scan. `gone(keys)` gives the previous
+/// scan's findings, resolved ones excluded, whose key digest is not among
+/// `keys` (this scan's): in a scan, read from the store.
+pub fn assign<E>(
     mut current: Vec<Finding>,
-    previous: &[Finding],
+    previous: &Previous,
+    gone: impl FnOnce(&HashSet<u128>) -> Result<Vec<Finding>, E>,
     coverage: &[Coverage],
     policy: &Policy,
     now: Timestamp,
-) -> Vec<Finding> {
+) -> Result<Vec<Finding>, E> {
     let stamp = now.to_string();
-    let before: HashMap<(&str, &Scope, &str), &Finding> =
-        previous.iter().filter(|f| f.status != Status::Resolved).map(|f| (f.key(), f)).collect();
     for f in current.iter_mut() {
-        match before.get(&f.key()) {
+        match previous.get(f) {
             Some(prev) => {
                 f.first_seen = prev.first_seen.clone().or_else(|| Some(stamp.clone()));
                 if f.status == Status::New {
@@ -35,18 +37,14 @@ pub fn assign(
             None => f.first_seen = Some(stamp.clone()),
         }
     }
-    let seen: HashSet<(&str, &Scope, &str)> = current.iter().map(Finding::key).collect();
+    let seen: HashSet<u128> = current.iter().map(Finding::key_digest).collect();
     let listed: HashSet<&Scope> = coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
     let mut carried = Vec::new();
-    for prev in before.values() {
-        if seen.contains(&prev.key()) {
-            continue;
-        }
+    for mut f in gone(&seen)? {
         // A rule removed or disabled since is no longer judged.
-        let Some(rule) = rule(&prev.rule).filter(|r| policy.is_enabled(r.id())) else { continue };
-        let mut f = (*prev).clone();
+        let Some(rule) = rule(&f.rule).filter(|r| policy.is_enabled(r.id())) else { continue };
         match rule.kind() {
-            Kind::State if listed.contains(&prev.scope) => f.status = Status::Resolved,
+            Kind::State if listed.contains(&f.scope) => f.status = Status::Resolved,
             Kind::State => f.status = keep_open(f.status),
             Kind::Event => {
                 let raised = f.first_seen.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
@@ -61,7 +59,23 @@ pub fn assign(
     }
     current.extend(carried);
     super::sort(&mut current);
-    current
+    Ok(current)
+}
+
+/// [`assign`] against previous findings held in memory.
+pub fn assign_in_memory(
+    current: Vec<Finding>,
+    previous: &[Finding],
+    coverage: &[Coverage],
+    policy: &Policy,
+    now: Timestamp,
+) -> Vec<Finding> {
+    let gone = |seen: &HashSet<u128>| {
+        let unseen = previous.iter().filter(|f| f.status != Status::Resolved && !seen.contains(&f.key_digest()));
+        Ok::<_, std::convert::Infallible>(unseen.cloned().collect())
+    };
+    let Ok(assigned) = assign(current, &Previous::of(previous), gone, coverage, policy, now);
+    assigned
 }
 
 fn keep_open(status: Status) -> Status {
@@ -71,15 +85,13 @@ fn keep_open(status: Status) -> Status {
 /// What a webhook should hear of this scan: findings first raised now, and
 /// open ones whose severity rose since the previous scan (a public share
 /// that block public access stopped hiding), at or above `min`.
-pub fn to_notify<'a>(current: &'a [Finding], previous: &[Finding], min: Severity) -> Vec<&'a Finding> {
-    let before: HashMap<(&str, &Scope, &str), Severity> =
-        previous.iter().filter(|f| f.status != Status::Resolved).map(|f| (f.key(), f.severity)).collect();
+pub fn to_notify<'a>(current: &'a [Finding], previous: &Previous, min: Severity) -> Vec<&'a Finding> {
     current
         .iter()
         .filter(|f| f.severity >= min)
         .filter(|f| match f.status {
             Status::New => true,
-            Status::Open => before.get(&f.key()).is_some_and(|was| *was < f.severity),
+            Status::Open => previous.get(f).is_some_and(|was| was.severity < f.severity),
             Status::Resolved | Status::Suppressed => false,
         })
         .collect()
@@ -106,19 +118,19 @@ mod tests {
         let public = Fixture::with(vec![snapshot("s", vec![Grantee::Public])]);
         let scope = public.snapshots[0].scope.clone();
         let coverage = vec![Coverage::complete(scope.clone())];
-        let first = assign(evaluate(&public.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
+        let first = assign_in_memory(evaluate(&public.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
         assert!(first.iter().all(|f| f.status == Status::New), "{first:?}");
-        let second = assign(evaluate(&public.ctx()), &first, &coverage, &policy, at("2026-11-24T11:00:00Z"));
+        let second = assign_in_memory(evaluate(&public.ctx()), &first, &coverage, &policy, at("2026-11-24T11:00:00Z"));
         assert!(second.iter().all(|f| f.status == Status::Open), "{second:?}");
         assert_eq!(second[0].first_seen.as_deref(), Some("2026-11-24T10:00:00Z"));
 
         let private = Fixture::with(vec![snapshot("s", vec![])]);
-        let third = assign(evaluate(&private.ctx()), &second, &coverage, &policy, at("2026-11-24T12:00:00Z"));
+        let third = assign_in_memory(evaluate(&private.ctx()), &second, &coverage, &policy, at("2026-11-24T12:00:00Z"));
         assert_eq!(
             statuses(&third),
             vec![("public-share", "s", Status::Resolved), ("unencrypted-share", "s", Status::Resolved)]
         );
-        let fourth = assign(evaluate(&private.ctx()), &third, &coverage, &policy, at("2026-11-24T13:00:00Z"));
+        let fourth = assign_in_memory(evaluate(&private.ctx()), &third, &coverage, &policy, at("2026-11-24T13:00:00Z"));
         assert!(fourth.is_empty(), "resolved findings are reported once: {fourth:?}");
     }
 
@@ -127,7 +139,7 @@ mod tests {
         let policy = Policy::default();
         let public = Fixture::with(vec![snapshot("s", vec![Grantee::Public])]);
         let scope = public.snapshots[0].scope.clone();
-        let first = assign(
+        let first = assign_in_memory(
             evaluate(&public.ctx()),
             &[],
             &[Coverage::complete(scope.clone())],
@@ -135,7 +147,7 @@ mod tests {
             at("2026-11-24T10:00:00Z"),
         );
         let failed = vec![Coverage::failed(scope, "RequestExpired", "timed out")];
-        let second = assign(Vec::new(), &first, &failed, &policy, at("2026-11-24T11:00:00Z"));
+        let second = assign_in_memory(Vec::new(), &first, &failed, &policy, at("2026-11-24T11:00:00Z"));
         assert_eq!(
             statuses(&second),
             vec![("public-share", "s", Status::Open), ("unencrypted-share", "s", Status::Open)]
@@ -147,12 +159,12 @@ mod tests {
         let policy = Policy { events_open_for: jiff::SignedDuration::from_hours(24), ..Policy::default() };
         let fx = Fixture::with(vec![snapshot("s", vec![])]).added(&["s"]);
         let coverage = vec![Coverage::complete(fx.snapshots[0].scope.clone())];
-        let first = assign(evaluate(&fx.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
+        let first = assign_in_memory(evaluate(&fx.ctx()), &[], &coverage, &policy, at("2026-11-24T10:00:00Z"));
         assert_eq!(statuses(&first), vec![("new-snapshot", "s", Status::New)]);
         let quiet = Fixture::with(vec![snapshot("s", vec![])]);
-        let later = assign(evaluate(&quiet.ctx()), &first, &coverage, &policy, at("2026-11-25T09:59:00Z"));
+        let later = assign_in_memory(evaluate(&quiet.ctx()), &first, &coverage, &policy, at("2026-11-25T09:59:00Z"));
         assert_eq!(statuses(&later), vec![("new-snapshot", "s", Status::Open)]);
-        let expired = assign(evaluate(&quiet.ctx()), &later, &coverage, &policy, at("2026-11-25T10:00:00Z"));
+        let expired = assign_in_memory(evaluate(&quiet.ctx()), &later, &coverage, &policy, at("2026-11-25T10:00:00Z"));
         assert!(expired.is_empty(), "{expired:?}");
     }
 
@@ -184,8 +196,10 @@ mod tests {
             finding("fresh", Severity::High, Status::New),
             finding("low", Severity::Low, Status::New),
         ];
-        let subjects: Vec<&str> =
-            to_notify(&current, &previous, Severity::Medium).iter().map(|f| f.subject.as_str()).collect();
+        let subjects: Vec<&str> = to_notify(&current, &Previous::of(&previous), Severity::Medium)
+            .iter()
+            .map(|f| f.subject.as_str())
+            .collect();
         assert_eq!(subjects, ["rose", "fresh"]);
     }
 }

@@ -1,10 +1,13 @@
 //! Reading the baseline: the last known state of each scope, and scan history.
 
+use std::collections::HashSet;
+
 use rusqlite::Row;
 
 use super::{Store, StoreError};
 use crate::model::{
-    Baseline, Fields, Finding, Grantee, Provider, ScanSummary, Scope, Service, Severity, Snapshot, Status,
+    Baseline, Fields, Finding, Grantee, Previous, Provider, ScanSummary, Scope, Service, Severity, Snapshot, Status,
+    key_digest,
 };
 
 impl Store {
@@ -120,9 +123,59 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// The findings of the most recent scan, resolved ones excluded: what
-    /// this scan's findings are compared with.
+    /// The findings of the most recent scan, resolved ones excluded (a
+    /// scan reads them as [`Store::previous_index`] and
+    /// [`Store::previous_gone`] instead, so as not to hold them).
+    #[cfg(test)]
     pub fn previous_findings(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut out = Vec::new();
+        self.each_previous_finding(|row| {
+            out.push(self.finding_from_row(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The previous findings' keys, first sightings and severities, without
+    /// the findings themselves (`rules::lifecycle::Previous`).
+    pub fn previous_index(&self) -> Result<Previous, StoreError> {
+        let mut previous = Previous::default();
+        self.each_previous_finding(|row| {
+            let get = |e| self.err(e);
+            let (rule, subject): (String, String) = (row.get(4).map_err(get)?, row.get(8).map_err(get)?);
+            let digest = key_digest(&rule, &self.scope_from_row(row)?, &subject);
+            let severity: String = row.get(5).map_err(get)?;
+            let status: String = row.get(13).map_err(get)?;
+            previous.note(
+                digest,
+                Status::parse(&status).ok_or_else(|| self.bad("status", status.clone()))?,
+                row.get(14).map_err(get)?,
+                Severity::parse(&severity).ok_or_else(|| self.bad("severity", severity.clone()))?,
+            );
+            Ok(())
+        })?;
+        Ok(previous)
+    }
+
+    /// The previous findings whose key digest is not in `seen`: those this
+    /// scan no longer raises, to resolve or carry.
+    pub fn previous_gone(&self, seen: &HashSet<u128>) -> Result<Vec<Finding>, StoreError> {
+        let mut out = Vec::new();
+        self.each_previous_finding(|row| {
+            let get = |e| self.err(e);
+            let (rule, subject): (String, String) = (row.get(4).map_err(get)?, row.get(8).map_err(get)?);
+            if !seen.contains(&key_digest(&rule, &self.scope_from_row(row)?, &subject)) {
+                out.push(self.finding_from_row(row)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn each_previous_finding(
+        &self,
+        mut each: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -137,11 +190,10 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            out.push(self.finding_from_row(row)?);
+            each(row)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// A stored actor (JSON), or none.

@@ -142,6 +142,13 @@ fn a_scan_written_is_the_baseline_read_back_and_a_failed_scope_keeps_its_last_li
         ("external-share", findings[0].grantees.clone())
     );
     assert_eq!(store.findings_of(id).unwrap().len(), 1);
+    // What a scan reads instead of holding them: an index, and those gone.
+    let index = store.previous_index().unwrap();
+    let prior = index.get(&findings[0]).expect("indexed by key");
+    assert_eq!(prior.first_seen, findings[0].first_seen);
+    assert_eq!(store.previous_gone(&Default::default()).unwrap().len(), 1, "not raised now: gone");
+    let raised = std::collections::HashSet::from([findings[0].key_digest()]);
+    assert!(store.previous_gone(&raised).unwrap().is_empty(), "raised again: not gone");
 
     // us-east-1 fails: its snapshot is not deleted from the baseline.
     let second = Collected {
