@@ -127,22 +127,28 @@ impl Store {
 
     /// The listed snapshots of `scope` with any grantee.
     pub fn listed_shared(&self, scope: &Scope) -> Result<Vec<Snapshot>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(concat!(
-                "SELECT ",
-                snapshot_columns!(),
-                " FROM spool.staged WHERE ",
-                in_scope!(),
-                " AND grantees != '[]'"
-            ))
-            .map_err(|e| self.err(e))?;
+        let sql =
+            concat!("SELECT ", snapshot_columns!(), " FROM spool.staged WHERE ", in_scope!(), " AND grantees != '[]'");
+        self.scope_rows(sql, scope, |_| Ok(true))
+    }
+
+    /// The rows of `scope` that `sql` (the scope in parameters 1 to 4)
+    /// selects and `keep` accepts.
+    fn scope_rows(
+        &self,
+        sql: &str,
+        scope: &Scope,
+        keep: impl Fn(&rusqlite::Row<'_>) -> Result<bool, StoreError>,
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let mut rows = stmt
             .query(params![scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region])
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            out.push(self.snapshot_from_row(row)?);
+            if keep(row)? {
+                out.push(self.snapshot_from_row(row)?);
+            }
         }
         Ok(out)
     }
@@ -180,29 +186,19 @@ impl Store {
     /// The snapshots listed in `scope` created at or after `since`: what a
     /// burst around a new snapshot may hold.
     pub fn listed_since(&self, scope: &Scope, since: jiff::Timestamp) -> Result<Vec<Snapshot>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(concat!(
-                "SELECT ",
-                snapshot_columns!(),
-                " FROM spool.staged WHERE ",
-                in_scope!(),
-                " AND created_at IS NOT NULL"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt
-            .query(params![scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region])
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+        let sql = concat!(
+            "SELECT ",
+            snapshot_columns!(),
+            " FROM spool.staged WHERE ",
+            in_scope!(),
+            " AND created_at IS NOT NULL"
+        );
+        self.scope_rows(sql, scope, |row| {
             // Providers write times with offsets and fractions: compare them
             // as times, not as text.
             let created: Option<String> = row.get(6).map_err(|e| self.err(e))?;
-            if created.and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_some_and(|t| t >= since) {
-                out.push(self.snapshot_from_row(row)?);
-            }
-        }
-        Ok(out)
+            Ok(created.and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_some_and(|t| t >= since))
+        })
     }
 
     /// Regions (locations) where each account (subscription) of `provider`

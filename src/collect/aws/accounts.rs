@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 use futures_util::StreamExt;
 
 use super::error::ScopeError;
-use super::options::{AccountChoice, AwsOptions};
+use super::options::{AccountChoice, AssumeRole, AwsOptions};
 use super::session::{RegionList, Session};
 use crate::collect::{ApiCalls, CollectError};
 use crate::model::{AccountReach, MissingReason};
 
 /// One account to scan. A role that could not be assumed leaves the account
 /// in the plan, so its scopes are reported failed rather than silently absent.
+#[derive(Clone)]
 pub(super) struct Target {
     pub account: String,
     pub session: Result<Session, ScopeError>,
@@ -30,7 +31,13 @@ impl Target {
 }
 
 pub(super) struct Plan {
-    pub targets: Vec<Target>,
+    /// Accounts open already: the caller's, named profiles'.
+    pub ready: Vec<Target>,
+    /// Accounts whose role is assumed (and region list read) as the scan
+    /// reaches them ([`Plan::open`]), so their listings start at once.
+    pub pending: Vec<String>,
+    /// The caller's session, which assumes the roles.
+    base: Option<Session>,
     pub regions: Vec<String>,
     /// Active accounts of the organization, when scanning with `--org`.
     pub organization: BTreeSet<String>,
@@ -41,7 +48,41 @@ pub(super) struct Plan {
 }
 
 /// Assume-role sessions opened at once (each costs an STS call).
-const ASSUME_CONCURRENCY: usize = 16;
+pub(super) const ASSUME_CONCURRENCY: usize = 16;
+
+impl Plan {
+    /// Every account the scan covers.
+    pub fn accounts(&self) -> usize {
+        self.ready.len() + self.pending.len()
+    }
+
+    /// Assume `role` in `account` and read its region list: three calls in
+    /// a row (`AssumeRole`, `GetCallerIdentity`, `DescribeRegions`). A role
+    /// that cannot be assumed leaves the account's scopes failed.
+    pub async fn open(&self, account: String, role: &AssumeRole) -> Target {
+        let Some(base) = &self.base else {
+            let e = ScopeError { code: "NoSession".into(), message: "no caller session to assume roles".into() };
+            return Target { account, session: Err(e), regions: None };
+        };
+        let arn = format!("arn:{}:iam::{account}:role/{}", base.partition(), role.role_name);
+        let session = base.assume(arn.clone(), role).await;
+        let session = match session.caller_account().await {
+            Ok(seen) if seen == account => Ok(session),
+            Ok(seen) => Err(ScopeError {
+                code: "WrongAccount".into(),
+                message: format!("assuming {arn} gave credentials for account {seen}"),
+            }),
+            Err(e) => Err(ScopeError {
+                code: e.code,
+                message: format!(
+                    "cannot assume {arn}: {}. Check that the role exists in {account} and trusts the caller",
+                    e.message
+                ),
+            }),
+        };
+        read_region_list(Target { account, session, regions: None }).await
+    }
+}
 
 pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<Plan, CollectError> {
     let profiles: Vec<Option<&str>> = if options.profiles.is_empty() {
@@ -64,9 +105,20 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         let mut seen = BTreeSet::new();
         bases.retain(|t| seen.insert(t.account.clone()));
         let more = bases.split_off(1);
-        bases.extend(read_region_lists(more).await);
+        let more: Vec<Target> =
+            futures_util::stream::iter(more).map(read_region_list).buffer_unordered(ASSUME_CONCURRENCY).collect().await;
+        bases.extend(more);
         let reach = AccountReach::Named(bases.iter().map(|t| t.account.clone()).collect());
-        return Ok(Plan { targets: bases, regions, organization: BTreeSet::new(), organization_id: None, reach });
+        let organization = BTreeSet::new();
+        return Ok(Plan {
+            ready: bases,
+            pending: Vec::new(),
+            base: None,
+            regions,
+            organization,
+            organization_id: None,
+            reach,
+        });
     };
 
     let mut organization_id = None;
@@ -93,67 +145,36 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
     let caller = bases.swap_remove(0);
     let caller_account = caller.account.clone();
     let caller_session = caller.session.map_err(|_| CollectError::NoRegion)?;
-    let partition = caller_session.partition();
-    let base = &caller_session;
-    let targets: Vec<Target> = futures_util::stream::iter(accounts.into_iter().filter(|a| *a != caller_account))
-        .map(|account| async move {
-            let arn = format!("arn:{partition}:iam::{account}:role/{}", role.role_name);
-            let session = base.assume(arn.clone(), role).await;
-            let session = match session.caller_account().await {
-                Ok(seen) if seen == account => Ok(session),
-                Ok(seen) => Err(ScopeError {
-                    code: "WrongAccount".into(),
-                    message: format!("assuming {arn} gave credentials for account {seen}"),
-                }),
-                Err(e) => Err(ScopeError {
-                    code: e.code,
-                    message: format!(
-                        "cannot assume {arn}: {}. Check that the role exists in {account} and trusts the caller",
-                        e.message
-                    ),
-                }),
-            };
-            Target { account, session, regions: None }
-        })
-        .buffer_unordered(ASSUME_CONCURRENCY)
-        .collect()
-        .await;
-    let mut targets = read_region_lists(targets).await;
+    let pending: Vec<String> = accounts.into_iter().filter(|a| *a != caller_account).collect();
     // The caller's own account is scanned with the caller's credentials (an
     // organization's management account rarely has the member role).
     let scan_caller = match &role.accounts {
         AccountChoice::Listed(ids) => ids.contains(&caller_account),
         AccountChoice::Organization { only } => only.is_empty() || only.contains(&caller_account),
     };
-    if scan_caller {
-        targets.push(Target { account: caller_account, session: Ok(caller_session), regions: caller.regions });
-    }
-    targets.sort_by(|a, b| a.account.cmp(&b.account));
-    Ok(Plan { targets, regions, organization, organization_id, reach })
+    let ready = match scan_caller {
+        true => vec![Target { account: caller_account, session: Ok(caller_session.clone()), regions: caller.regions }],
+        false => Vec::new(),
+    };
+    Ok(Plan { ready, pending, base: Some(caller_session), regions, organization, organization_id, reach })
 }
 
-/// Each account's own region list, read with its own session (one
-/// `DescribeRegions` per account). One that cannot be read is a warning:
-/// the account's regions are then each tried, and a region it has not
-/// enabled answers `OptInRequired` (recorded as not enabled) or `AuthFailure`
-/// (a failed scope).
-async fn read_region_lists(targets: Vec<Target>) -> Vec<Target> {
-    futures_util::stream::iter(targets)
-        .map(|mut target| async move {
-            if let (Ok(session), None) = (&target.session, &target.regions) {
-                match session.region_list().await {
-                    Ok(list) => target.regions = Some(list),
-                    Err(e) => crate::log::warning(&format!(
-                        "account {}: cannot read which regions it has enabled ({}: {}); each region asked is tried",
-                        target.account, e.code, e.message
-                    )),
-                }
-            }
-            target
-        })
-        .buffer_unordered(ASSUME_CONCURRENCY)
-        .collect()
-        .await
+/// The account's own region list, read with its own session (one
+/// `DescribeRegions`). One that cannot be read is a warning: the account's
+/// regions are then each tried, and a region it has not enabled answers
+/// `OptInRequired` (recorded as not enabled) or `AuthFailure` (a failed
+/// scope).
+async fn read_region_list(mut target: Target) -> Target {
+    if let (Ok(session), None) = (&target.session, &target.regions) {
+        match session.region_list().await {
+            Ok(list) => target.regions = Some(list),
+            Err(e) => crate::log::warning(&format!(
+                "account {}: cannot read which regions it has enabled ({}: {}); each region asked is tried",
+                target.account, e.code, e.message
+            )),
+        }
+    }
+    target
 }
 
 /// Active member accounts (AWS Organizations `ListAccounts`) and the

@@ -126,6 +126,10 @@ pub fn required_permissions() -> Vec<&'static str> {
     all
 }
 
+/// Accounts opened and waiting for their listings to start: a bound on
+/// sessions held ahead of need.
+const AHEAD: usize = 32;
+
 /// A scope's coverage row; its snapshots go to the spool as soon as the
 /// scope is listed.
 fn coverage_of(scope: Scope, result: Result<ScopeListing, ScopeError>, spool: &dyn Sink) -> Coverage {
@@ -159,15 +163,42 @@ pub async fn collect(
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
     let trail = Arc::new(attribution::Trail::new(pacer.clone()));
     let verify = Arc::new(options.verification.clone());
-    progress.add_scopes(plan.targets.len() * plan.regions.len() * COLLECTORS.len());
-    let countdown = super::progress::AccountCountdown::new(&progress, plan.targets.len(), plan.regions.len());
+    progress.add_scopes(plan.accounts() * plan.regions.len() * COLLECTORS.len());
+    let countdown = super::progress::AccountCountdown::new(&progress, plan.accounts(), plan.regions.len());
     let countdown = &countdown;
 
-    let pairs = plan.targets.iter().enumerate().flat_map(|(i, t)| plan.regions.iter().map(move |r| (i, t, r)));
-    let results: Vec<Vec<Coverage>> = futures_util::stream::iter(pairs)
+    // Accounts open (role assumed, region list read) ahead of the listings,
+    // 16 at a time and at most AHEAD waiting, while the listings run: no
+    // account waits for the whole organization's roles.
+    let (opened, mut waiting) = tokio::sync::mpsc::channel::<Arc<accounts::Target>>(AHEAD);
+    let plan_ref = &plan;
+    let open_all = async move {
+        let ready = futures_util::stream::iter(plan_ref.ready.iter().map(|t| Arc::new(t.clone())));
+        let assumed = futures_util::stream::iter(plan_ref.pending.iter().cloned())
+            .map(|account| async move {
+                let role = options.assume_role.as_ref().expect("accounts to assume come with a role");
+                Arc::new(plan_ref.open(account, role).await)
+            })
+            .buffer_unordered(accounts::ASSUME_CONCURRENCY);
+        let mut all = ready.chain(assumed);
+        while let Some(target) = all.next().await {
+            if opened.send(target).await.is_err() {
+                break;
+            }
+        }
+    };
+    let kept = std::sync::Mutex::new(Vec::new());
+    let kept_ref = &kept;
+    let targets = futures_util::stream::poll_fn(move |cx| waiting.poll_recv(cx));
+    let places = targets.enumerate().flat_map(|(index, target)| {
+        kept_ref.lock().unwrap_or_else(|e| e.into_inner()).push(target.clone());
+        futures_util::stream::iter(plan_ref.regions.clone().into_iter().map(move |r| (index, target.clone(), r)))
+    });
+    let list_all = places
         .map(|(index, target, region)| {
             let (pacer, progress, trail, verify) = (pacer.clone(), progress.clone(), trail.clone(), verify.clone());
             async move {
+                let region = &region;
                 let listed = async {
                     let scope = |c: &dyn AwsCollector| scope_of(&target.account, region, c.service());
                     // Nothing to call where the account has not enabled the region.
@@ -209,8 +240,8 @@ pub async fn collect(
             }
         })
         .buffer_unordered(options.max_concurrent_regions.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<Vec<Coverage>>>();
+    let ((), results) = tokio::join!(open_all, list_all);
 
     // Regions asked for by name (or the configured one); `--all-regions`: all.
     let regions = (options.regions != RegionChoice::All).then(|| plan.regions.iter().cloned().collect());
@@ -223,6 +254,7 @@ pub async fn collect(
     };
     collected.coverage.extend(results.into_iter().flatten());
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-    let sessions = plan.targets.into_iter().filter_map(|t| Some((t.account, t.session.ok()?))).collect();
+    let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
+    let sessions = kept.iter().filter_map(|t| Some((t.account.clone(), t.session.as_ref().ok()?.clone()))).collect();
     Ok((collected, Attributor { sessions, trail, concurrency: options.max_concurrent_regions }))
 }

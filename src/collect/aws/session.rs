@@ -17,6 +17,7 @@ use crate::collect::{ApiCalls, CollectError};
 const CREDENTIALS_HINT: &str = "Configure AWS credentials as for the AWS CLI (aws configure, AWS_PROFILE, \
 aws sso login, or an instance role); without an AWS account, run scripts/demo to scan the bundled emulator";
 
+#[derive(Clone)]
 pub(super) struct Session {
     config: SdkConfig,
     api_calls: ApiCalls,
