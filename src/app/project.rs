@@ -1,6 +1,6 @@
 //! What the rules look at, loaded from the store: a scan never holds its
 //! whole listing or baseline. The per-snapshot rules read the listing's
-//! shared snapshots page by page ([`listing_findings`]); the diff
+//! shared snapshots page by page (`FromStore`); the diff
 //! (`store::merge`) keeps the changed, new and deleted snapshots; this adds
 //! those audit events name, those created near a new one (a burst may begin
 //! before it), and the public ones where block public access changed: all

@@ -16,7 +16,7 @@ use crate::model::{Baseline, Coverage, Grantee, PriorShares, Provider, Scope, Sn
 impl Store {
     /// Make the scan's spool readable as `spool.staged` until the scan ends.
     pub fn attach(&self, spool: &SpoolFile) -> Result<(), StoreError> {
-        let path = spool.path().to_str().ok_or_else(|| StoreError::Create {
+        let path = spool.path().to_str().ok_or_else(|| StoreError::Spool {
             path: spool.path().display().to_string(),
             source: std::io::Error::other("the spool's path is not UTF-8"),
         })?;

@@ -69,6 +69,10 @@ pub enum StoreError {
     #[error("cannot create the database {path}: {source}")]
     Create { path: String, source: std::io::Error },
     #[error(
+        "cannot create the scan's scratch file {path} beside the database: {source}; the database's folder must be writable. Nothing was written"
+    )]
+    Spool { path: String, source: std::io::Error },
+    #[error(
         "{path} is not a snapaudit database (corrupt, truncated or another file); it was left untouched. Move it aside or pass another --db"
     )]
     Corrupt { path: String },

@@ -70,7 +70,7 @@ impl SpoolFile {
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|source| StoreError::Create { path: display.clone(), source })?;
+            .map_err(|source| StoreError::Spool { path: display.clone(), source })?;
         let conn = Connection::open(&path).map_err(|e| StoreError::from_sqlite(&display, e))?;
         // Scratch data: a crash loses nothing the database needs.
         conn.execute_batch(concat!(
@@ -85,7 +85,7 @@ impl SpoolFile {
         let writer = std::thread::Builder::new()
             .name("spool".into())
             .spawn(move || write_all(conn, receiver))
-            .map_err(|source| StoreError::Create { path: display, source })?;
+            .map_err(|source| StoreError::Spool { path: display, source })?;
         Ok(SpoolFile { path, spool: Some(Spool { sender }), writer: Some(writer) })
     }
 
@@ -100,7 +100,7 @@ impl SpoolFile {
         let display = self.path.display().to_string();
         match self.writer.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => Err(StoreError::from_sqlite(&display, e)),
-            Some(Err(_)) => Err(StoreError::Create {
+            Some(Err(_)) => Err(StoreError::Spool {
                 path: display,
                 source: std::io::Error::other("the spool writer stopped unexpectedly"),
             }),
