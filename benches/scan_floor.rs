@@ -9,8 +9,9 @@
 //! the RDS-bound scenario).
 //!
 //! `SNAPAUDIT_BENCH_ORG=1000`: instead, an organization of that many member
-//! accounts x 3 regions scanned with `--org` (moto assumes the roles; the
-//! proxy answers the empty members' listings, 50 ms each), then a rescan
+//! accounts x 3 regions scanned with `--org` (the proxy answers the empty
+//! members' roles, identities and listings, 50 ms each; with
+//! `SNAPAUDIT_BENCH_ORG_MOTO_ROLES=1` moto assumes the roles), then a rescan
 //! with its CloudTrail lookups: wall time against the listing floor, calls,
 //! peak memory.
 //!
@@ -429,6 +430,7 @@ fn organization_bench(accounts: usize) {
     proxy.state.set(|f| {
         f.latency = ORG_LATENCY;
         f.empty_members = true;
+        f.emulate_member_roles = std::env::var("SNAPAUDIT_BENCH_ORG_MOTO_ROLES").is_err();
         f.block_public_access = Some("unblocked".into());
         f.image_block_public_access = Some("unblocked".into());
     });

@@ -61,6 +61,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     store.attach(&spool)?;
     let merged = store.merge(&baseline, &collected.coverage)?;
     let snapshot_count = store.spooled_count()?;
+    let versioned = merged.versioned;
     collected.snapshots = merged.listed;
     for s in merged.gone {
         baseline.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
@@ -96,6 +97,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
         command: command_line(),
         collected: &collected,
         snapshot_count,
+        versioned: Some(&versioned),
         baseline: &baseline,
         changes: &changes,
         findings: &findings,

@@ -66,6 +66,9 @@ pub struct Merged {
     /// Share lists that could not be read, with the last known list carried
     /// forward: (scope, id, list) for the stored version.
     pub carried: Vec<(Scope, String, Vec<Grantee>)>,
+    /// Scopes with a baseline where a stored version changes: a snapshot
+    /// added, gone, or different in any field. The others need no write.
+    pub versioned: BTreeSet<Scope>,
 }
 
 /// Diff one completely listed scope: its last known snapshots (`before`,
@@ -102,6 +105,7 @@ pub fn merge_scope<E>(
             std::cmp::Ordering::Less => {
                 let prev = take(&mut before);
                 if established {
+                    out.versioned.insert(prev.scope.clone());
                     deleted.push(change(ChangeKind::Deleted, &prev, None, "no longer listed".into()));
                     out.gone.push(prev);
                 }
@@ -109,6 +113,7 @@ pub fn merge_scope<E>(
             std::cmp::Ordering::Greater => {
                 let snap = take(&mut now);
                 if established {
+                    out.versioned.insert(snap.scope.clone());
                     out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
                     out.listed.push(snap);
                 }
@@ -123,6 +128,9 @@ pub fn merge_scope<E>(
                 let changes = out.changes.len();
                 if established {
                     compare(&prev, &snap, &mut out.changes);
+                    if prev != snap {
+                        out.versioned.insert(snap.scope.clone());
+                    }
                 }
                 if out.changes.len() > changes {
                     out.listed.push(snap);
@@ -294,6 +302,10 @@ mod tests {
         let ids = |list: &[Snapshot]| list.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&merged.listed), ["new", "unshared"], "unchanged snapshots stay on disk, shared or not");
         assert_eq!(ids(&merged.gone), ["gone"]);
+        assert_eq!(merged.versioned, BTreeSet::from([scope("r1")]));
+        let quiet = Collected { snapshots: vec![snap("r1", "a", vec![])], ..collected };
+        let unchanged = diff(&baseline_of(&quiet.snapshots), &quiet);
+        assert!(unchanged.versioned.is_empty(), "an unchanged scope needs no write");
         assert_eq!(
             kinds(&merged.changes),
             [(ChangeKind::Added, "new"), (ChangeKind::ShareRemoved, "unshared"), (ChangeKind::Deleted, "gone")]

@@ -89,6 +89,7 @@ fn save(store: &mut Store, started: &str, collected: &Collected, changes: &[Chan
             command: "scan".into(),
             collected,
             snapshot_count: collected.snapshots.len(),
+            versioned: None,
             baseline: &baseline,
             changes,
             findings,

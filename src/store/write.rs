@@ -17,6 +17,9 @@ pub struct ScanRecord<'a> {
     /// Coverage and the rest; the listing itself is in the attached spool.
     pub collected: &'a Collected,
     pub snapshot_count: usize,
+    /// Scopes with a baseline whose versions change (the diff's
+    /// `versioned`); `None`: write every complete scope.
+    pub versioned: Option<&'a std::collections::BTreeSet<Scope>>,
     /// The state the scan was diffed against.
     pub baseline: &'a Baseline,
     pub changes: &'a [Change],
@@ -89,7 +92,11 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
                     params![scan_id, s.provider.as_str(), s.service.as_str(), s.account, s.region],
                 )?;
             }
-            write_versions(tx, scan_id, s)?;
+            // An unchanged scope with a baseline has nothing to end or add.
+            let unchanged = rec.baseline.established.contains(s) && rec.versioned.is_some_and(|v| !v.contains(s));
+            if !unchanged {
+                write_versions(tx, scan_id, s)?;
+            }
             write_share_reads(tx, cov, &rec.started_at)?;
         }
     }

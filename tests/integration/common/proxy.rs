@@ -74,6 +74,11 @@ pub struct Faults {
     /// account, without moto (which, one process, would otherwise bound an
     /// organization's scan). Role assumption still goes to moto.
     pub empty_members: bool,
+    /// The proxy also answers member roles' `AssumeRole` and their
+    /// `GetCallerIdentity` itself (STS API Reference: AssumeRole,
+    /// GetCallerIdentity responses), so an organization's scan measures the
+    /// client, not moto assuming 1,000 roles in one process.
+    pub emulate_member_roles: bool,
     /// Opt-in regions ([`OPT_IN_REGIONS`]) each account has enabled; every
     /// other opt-in region answers EC2 401 `AuthFailure` and RDS 403
     /// `OptInRequired`, and `DescribeRegions` says `not-opted-in`.
@@ -503,6 +508,41 @@ async fn handle(
         ));
     }
 
+    if faults.emulate_member_roles && service == "sts" {
+        let role = form_value(&form, "RoleArn").map(|a| percent_decode(&a));
+        let role_account = role.as_deref().and_then(|arn| arn.split(':').nth(4)).map(str::to_owned);
+        match (action.as_str(), role_account) {
+            ("AssumeRole", Some(member)) if member != CALLER_ACCOUNT => {
+                let key = format!("ASIAPROXY{member}");
+                state.accounts_by_key.lock().unwrap().insert(key.clone(), member.clone());
+                let expiration = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+                return Ok(xml(
+                    StatusCode::OK,
+                    format!(
+                        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+                         <Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>proxy-secret</SecretAccessKey>\
+                         <SessionToken>proxy-token</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
+                         <AssumedRoleUser><AssumedRoleId>AROAPROXY:snapaudit</AssumedRoleId>\
+                         <Arn>arn:aws:sts::{member}:assumed-role/member/snapaudit</Arn></AssumedRoleUser>\
+                         </AssumeRoleResult><ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata>\
+                         </AssumeRoleResponse>"
+                    ),
+                ));
+            }
+            ("GetCallerIdentity", _) if account != CALLER_ACCOUNT => {
+                return Ok(xml(
+                    StatusCode::OK,
+                    format!(
+                        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                         <GetCallerIdentityResult><Arn>arn:aws:sts::{account}:assumed-role/member/snapaudit</Arn>\
+                         <UserId>AROAPROXY:snapaudit</UserId><Account>{account}</Account></GetCallerIdentityResult>\
+                         <ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
     if faults.empty_members && service != "sts" && account != CALLER_ACCOUNT {
         let regions = state.regions_answer.lock().unwrap().clone();
         let answer = match (action.as_str(), regions) {
