@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::model::{Baseline, Change, ChangeKind, Collected, Coverage, Finding, Provider, Scope, service_changed_by};
+use crate::model::{Baseline, Change, ChangeKind, Collected, Finding, Provider, Scope, Snapshot, service_changed_by};
 use crate::rules::{self, Policy};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, diff};
 
 /// Load into `collected.snapshots` (as listed) and `baseline.snapshots` (as
 /// last known) what the events name and what bursts around this scan's new
@@ -26,41 +26,34 @@ pub(super) fn widen(
 ) -> Result<(), StoreError> {
     let mut have: HashSet<(Scope, String)> =
         collected.snapshots.iter().map(|s| (s.scope.clone(), s.id.clone())).collect();
-    let ids: BTreeSet<String> =
-        collected.events.iter().flat_map(|e| e.subjects.iter().chain(&e.resources)).cloned().collect();
-    if !ids.is_empty() {
-        let (listed, known) = store.named(&ids)?;
-        for s in listed {
+    let mut add = |collected: &mut Collected, found: Vec<Snapshot>| {
+        for s in found {
             if have.insert((s.scope.clone(), s.id.clone())) {
                 collected.snapshots.push(s);
             }
         }
+    };
+    let ids: BTreeSet<String> =
+        collected.events.iter().flat_map(|e| e.subjects.iter().chain(&e.resources)).cloned().collect();
+    if !ids.is_empty() {
+        let (listed, known) = store.named(&ids)?;
+        add(collected, listed);
         for s in known {
             baseline.snapshots.entry(s.scope.clone()).or_default().entry(s.id.clone()).or_insert(s);
         }
     }
     // Where block public access changed, the public snapshots of the
     // scope (block-public-access-weakened counts those it exposes again).
-    for c in collected.coverage.iter().filter(|c| c.is_complete()) {
-        let now = c.block_public_access.as_deref().filter(|s| *s != Coverage::UNKNOWN_STATE);
-        let before = baseline.block_public_access.get(&c.scope).map(String::as_str);
-        if now.is_some() && before.is_some() && now != before {
-            for s in store.listed_shared(&c.scope)? {
-                if have.insert((s.scope.clone(), s.id.clone())) {
-                    collected.snapshots.push(s);
-                }
-            }
-        }
+    for change in diff::block_public_access_changes(baseline, &collected.coverage) {
+        let found = store.listed_shared(&change.scope)?;
+        add(collected, found);
     }
     let Some(lookback) = rules::creation_lookback(policy) else { return Ok(()) };
     for (scope, first) in first_creations(collected, changes) {
         // A second's margin: listings round creation times differently.
         let since = first.checked_sub(lookback + SignedDuration::from_secs(1)).unwrap_or(Timestamp::MIN);
-        for s in store.listed_since(&scope, since)? {
-            if have.insert((s.scope.clone(), s.id.clone())) {
-                collected.snapshots.push(s);
-            }
-        }
+        let found = store.listed_since(&scope, since)?;
+        add(collected, found);
     }
     Ok(())
 }

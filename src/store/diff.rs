@@ -71,17 +71,14 @@ pub struct Merged {
     pub versioned: BTreeSet<Scope>,
 }
 
-/// Diff one completely listed scope: its last known snapshots (`before`,
-/// empty without a baseline) against its listing (`now`), both in
-/// ascending id order, so neither is ever held whole. Either side may leave
-/// out what the other leaves out too (an id identical on both sides and
-/// unshared: the store does). A scope without a
-/// baseline (`established` false) yields no change: its listing is the
-/// baseline. Where a share list could not be read, the last known one is
-/// carried forward (so no false "share-removed", and findings keep the last
-/// known exposure).
+/// Diff one completely listed scope that has a baseline: its last known
+/// snapshots (`before`) against its listing (`now`), both in ascending id
+/// order, so neither is ever held whole. Either side may leave out what the
+/// other leaves out too (an id identical on both sides: the store does).
+/// Where a share list could not be read, the last known one is carried
+/// forward (so no false "share-removed", and findings keep the last known
+/// exposure).
 pub fn merge_scope<E>(
-    established: bool,
     before: impl Iterator<Item = Result<Snapshot, E>>,
     now: impl Iterator<Item = Result<Snapshot, E>>,
     out: &mut Merged,
@@ -104,19 +101,15 @@ pub fn merge_scope<E>(
         match order {
             std::cmp::Ordering::Less => {
                 let prev = take(&mut before);
-                if established {
-                    out.versioned.insert(prev.scope.clone());
-                    deleted.push(change(ChangeKind::Deleted, &prev, None, "no longer listed".into()));
-                    out.gone.push(prev);
-                }
+                out.versioned.insert(prev.scope.clone());
+                deleted.push(change(ChangeKind::Deleted, &prev, None, "no longer listed".into()));
+                out.gone.push(prev);
             }
             std::cmp::Ordering::Greater => {
                 let snap = take(&mut now);
-                if established {
-                    out.versioned.insert(snap.scope.clone());
-                    out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
-                    out.listed.push(snap);
-                }
+                out.versioned.insert(snap.scope.clone());
+                out.changes.push(change(ChangeKind::Added, &snap, None, added_details(&snap)));
+                out.listed.push(snap);
             }
             std::cmp::Ordering::Equal => {
                 let prev = take(&mut before);
@@ -126,11 +119,9 @@ pub fn merge_scope<E>(
                     out.carried.push((snap.scope.clone(), snap.id.clone(), snap.grantees.clone()));
                 }
                 let changes = out.changes.len();
-                if established {
-                    compare(&prev, &snap, &mut out.changes);
-                    if prev != snap {
-                        out.versioned.insert(snap.scope.clone());
-                    }
+                compare(&prev, &snap, &mut out.changes);
+                if prev != snap {
+                    out.versioned.insert(snap.scope.clone());
                 }
                 if out.changes.len() > changes {
                     out.listed.push(snap);
@@ -158,11 +149,13 @@ pub fn diff(baseline: &Baseline, collected: &Collected) -> Merged {
     let mut merged = Merged::default();
     for cov in collected.coverage.iter().filter(|c| c.is_complete()) {
         let scope = &cov.scope;
-        let established = baseline.established.contains(scope);
-        let before = baseline.snapshots.get(scope).filter(|_| established).into_iter().flatten();
+        if !baseline.established.contains(scope) {
+            continue;
+        }
+        let before = baseline.snapshots.get(scope).into_iter().flatten();
         let now = current.get(scope).into_iter().flatten();
         let ok = |s: &Snapshot| Ok::<_, std::convert::Infallible>(s.clone());
-        let Ok(()) = merge_scope(established, before.map(|(_, s)| ok(s)), now.map(|(_, s)| ok(s)), &mut merged);
+        let Ok(()) = merge_scope(before.map(|(_, s)| ok(s)), now.map(|(_, s)| ok(s)), &mut merged);
     }
     merged.changes.extend(block_public_access_changes(baseline, &collected.coverage));
     merged

@@ -1,6 +1,6 @@
 //! The diff on disk: the spooled listing against the baseline, scope by
 //! scope, both read in id order (`diff::merge_scope`), so a scan holds what
-//! the rules look at (shared, changed, deleted snapshots), not the estate.
+//! the rules look at (new, changed, deleted snapshots), not the estate.
 //! Then the few snapshots the rules need besides: those audit events name,
 //! and those created near a new one (bursts).
 
@@ -30,14 +30,21 @@ impl Store {
         Ok(())
     }
 
-    /// Diff every completely listed scope against its baseline.
+    /// Diff every completely listed scope that has a baseline against it.
     pub fn merge(&self, baseline: &Baseline, coverage: &[Coverage]) -> Result<Merged, StoreError> {
         let mut merged = Merged::default();
-        let scopes: BTreeSet<&Scope> = coverage.iter().filter(|c| c.is_complete()).map(|c| &c.scope).collect();
-        // Only rows the diff can act on leave SQLite: those without an
-        // identical partner (new, changed, deleted) and shared ones. The
-        // condition is the same from both sides, so each id comes from both
-        // or from neither, and an unchanged, unshared snapshot costs no read.
+        // A scope without a baseline has no change: its listing is the
+        // baseline, and the per-snapshot rules read its shared snapshots
+        // from the spool themselves.
+        let scopes: BTreeSet<&Scope> = coverage
+            .iter()
+            .filter(|c| c.is_complete() && baseline.established.contains(&c.scope))
+            .map(|c| &c.scope)
+            .collect();
+        // Only rows without an identical partner (new, changed, deleted)
+        // leave SQLite. The condition is the same from both sides, so each
+        // id comes from both or from neither, and an unchanged snapshot
+        // costs no read.
         let mut listed = self
             .conn
             .prepare(concat!(
@@ -45,20 +52,9 @@ impl Store {
                 snapshot_columns!(),
                 " FROM spool.staged s WHERE ",
                 in_scope!(),
-                " AND (s.grantees != '[]' OR NOT EXISTS (SELECT 1 FROM snapshot_versions v WHERE v.ended_scan IS NULL
-                    AND ",
+                " AND NOT EXISTS (SELECT 1 FROM snapshot_versions v WHERE v.ended_scan IS NULL AND ",
                 same_version!(),
-                ")) ORDER BY snapshot_id"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut shared = self
-            .conn
-            .prepare(concat!(
-                "SELECT ",
-                snapshot_columns!(),
-                " FROM spool.staged WHERE ",
-                in_scope!(),
-                " AND grantees != '[]' ORDER BY snapshot_id"
+                ") ORDER BY snapshot_id"
             ))
             .map_err(|e| self.err(e))?;
         let mut known = self
@@ -68,25 +64,18 @@ impl Store {
                 snapshot_columns!(),
                 " FROM snapshot_versions v WHERE ",
                 in_scope!(),
-                " AND ended_scan IS NULL AND (v.grantees != '[]' OR NOT EXISTS (SELECT 1 FROM spool.staged s WHERE ",
+                " AND ended_scan IS NULL AND NOT EXISTS (SELECT 1 FROM spool.staged s WHERE ",
                 same_version!(),
-                ")) ORDER BY snapshot_id"
+                ") ORDER BY snapshot_id"
             ))
             .map_err(|e| self.err(e))?;
         for scope in scopes {
             let key = params![scope.provider.as_str(), scope.service.as_str(), scope.account, scope.region];
-            let established = baseline.established.contains(scope);
-            // Without a baseline nothing changes: only shared ones matter.
-            let now = if established { &mut listed } else { &mut shared };
-            let now = now.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
+            let now = listed.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
             let now = now.map(|r| r.map_err(|e| self.err(e)).and_then(|s| s));
-            if established {
-                let before = known.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
-                let before = before.map(|r| r.map_err(|e| self.err(e)).and_then(|s| s));
-                diff::merge_scope(true, before, now, &mut merged)?;
-            } else {
-                diff::merge_scope(false, std::iter::empty(), now, &mut merged)?;
-            }
+            let before = known.query_map(key, |row| Ok(self.snapshot_from_row(row))).map_err(|e| self.err(e))?;
+            let before = before.map(|r| r.map_err(|e| self.err(e)).and_then(|s| s));
+            diff::merge_scope(before, now, &mut merged)?;
         }
         // The stored version keeps the last known list, like the rules.
         let mut carry = self
