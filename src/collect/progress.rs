@@ -124,22 +124,35 @@ pub fn show(providers: Vec<(&'static str, Arc<Progress>)>) -> Option<Display> {
 
 /// Counts down each account's scopes and reports the account done with its
 /// last one (accounts are listed region by region, in any order).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AccountCountdown {
-    remaining: Vec<AtomicUsize>,
+    /// Units left per account, in the order the accounts were added.
+    remaining: std::sync::Mutex<Vec<usize>>,
 }
 
 impl AccountCountdown {
     /// `accounts` accounts of `scopes_each` units each, added to `progress`.
     pub fn new(progress: &Progress, accounts: usize, scopes_each: usize) -> Self {
+        let countdown = AccountCountdown::default();
+        countdown.add(progress, accounts, scopes_each);
+        countdown
+    }
+
+    /// `accounts` more accounts of `scopes_each` units each, added to
+    /// `progress` (an organization's accounts are added as its list is read).
+    pub fn add(&self, progress: &Progress, accounts: usize, scopes_each: usize) {
         progress.add_accounts(accounts);
-        AccountCountdown { remaining: (0..accounts).map(|_| AtomicUsize::new(scopes_each)).collect() }
+        self.remaining.lock().unwrap_or_else(|e| e.into_inner()).extend(std::iter::repeat_n(scopes_each, accounts));
     }
 
     /// One unit of account `index` is done.
     pub fn done(&self, progress: &Progress, index: usize) {
-        if self.remaining.get(index).is_some_and(|r| r.fetch_sub(1, Ordering::Relaxed) == 1) {
-            progress.account_done();
+        let mut remaining = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(left) = remaining.get_mut(index).filter(|left| **left > 0) {
+            *left -= 1;
+            if *left == 0 {
+                progress.account_done();
+            }
         }
     }
 }
@@ -164,7 +177,9 @@ mod tests {
     #[test]
     fn an_account_is_done_with_its_last_unit() {
         let progress = Progress::default();
-        let countdown = AccountCountdown::new(&progress, 2, 3);
+        let countdown = AccountCountdown::default();
+        countdown.add(&progress, 1, 3);
+        countdown.add(&progress, 1, 3);
         for _ in 0..2 {
             countdown.done(&progress, 0);
         }

@@ -398,3 +398,58 @@ fn each_member_role_is_assumed_once_per_scan() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(proxy.state.count("AssumeRole"), members.len() as u64, "{:?}", proxy.state.actions());
 }
+
+#[test]
+fn an_organization_of_several_pages_is_scanned_while_its_list_is_read() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    // 44 members and the management account: 3 pages of at most 20 (the
+    // proxy keeps ListAccounts to AWS's page size; moto's holds 100).
+    let names: Vec<String> = (0..44).map(|i| format!("member{i}")).collect();
+    let (_, members) = common::organization(&moto, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let last = members.last().unwrap();
+    let caller = aws_sdk_ec2::config::Credentials::new("AKIDTESTING", "x", None, None, "test");
+    let ids = rt.block_on(async {
+        let client = ec2_as(&moto.url, "us-east-1", caller);
+        let ids = seed_snapshots(&client, 2, "management").await;
+        share(&client, &ids[0], Some(last)).await;
+        share(&client, &ids[1], Some(OUTSIDER)).await;
+        ids
+    });
+    let proxy = Proxy::start(&moto.url);
+    proxy.state.set(|f| {
+        f.empty_members = true;
+        f.block_public_access = Some("unblocked".into());
+        f.image_block_public_access = Some("unblocked".into());
+    });
+    let args = ["scan", "--format", "jsonl", "--assume-role", "OrganizationAccountAccessRole", "--org"];
+    let run = snapaudit(dir.path(), Some(&proxy.url), &args);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(proxy.state.count("ListAccounts"), 3);
+    // The first page's accounts are opened before the last page is read.
+    let sequence = proxy.state.sequence();
+    let first_role = sequence.iter().position(|a| a == "AssumeRole").unwrap();
+    let last_page = sequence.iter().rposition(|a| a == "ListAccounts").unwrap();
+    assert!(first_role < last_page, "{sequence:?}");
+    // Every account of every page is scanned, and each is trusted: only
+    // the share outside the organization is external.
+    let coverage = run.records("coverage");
+    let complete =
+        |account: &str| coverage.iter().filter(|c| c["account"] == account && c["status"] == "complete").count();
+    assert_eq!(complete(ACCOUNT), 4);
+    for member in &members {
+        assert_eq!(complete(member), 4, "{member}");
+    }
+    assert_eq!(coverage.len(), 45 * 4);
+    assert_eq!(run.findings(), pairs(&[("external-share", &ids[1])]));
+    assert_eq!(proxy.state.count("AssumeRole"), 44);
+
+    // A later page that cannot be read fails the scan as the first would:
+    // no account left out in silence, nothing saved.
+    proxy.state.reset_counts();
+    proxy.state.set(|f| f.deny_list_accounts_after = Some(1));
+    let denied = snapaudit(dir.path(), Some(&proxy.url), &args);
+    assert_eq!(denied.code, 2, "{denied:?}");
+    assert!(denied.stderr.contains("ListAccounts") && denied.stderr.contains("AccessDenied"), "{}", denied.stderr);
+    let history = snapaudit(dir.path(), None, &["history", "--format", "jsonl"]);
+    assert_eq!(history.records("scan").len(), 1, "{}", history.stdout);
+}

@@ -36,6 +36,9 @@ pub(super) struct Plan {
     /// Accounts whose role is assumed (and region list read) as the scan
     /// reaches them ([`Plan::open`]), so their listings start at once.
     pub pending: Vec<String>,
+    /// The rest of the organization's account list, read while the first
+    /// page's accounts are scanned ([`Discovery::next_page`]).
+    pub discovery: Option<Discovery>,
     /// The caller's session, which assumes the roles.
     base: Option<Session>,
     pub regions: Vec<String>,
@@ -51,22 +54,26 @@ pub(super) struct Plan {
 pub(super) const ASSUME_CONCURRENCY: usize = 16;
 
 impl Plan {
-    /// Every account the scan covers.
+    /// Every account the scan covers, as far as the organization's list
+    /// has been read.
     pub fn accounts(&self) -> usize {
         self.ready.len() + self.pending.len()
     }
 
-    /// Assume `role` in `account` and read its region list: three calls in
-    /// a row (`AssumeRole`, `GetCallerIdentity`, `DescribeRegions`). A role
-    /// that cannot be assumed leaves the account's scopes failed.
+    /// Assume `role` in `account` and read its region list: `AssumeRole`,
+    /// then `GetCallerIdentity` and `DescribeRegions` side by side (both
+    /// wait for the one assumed identity; the identity cache loads it once),
+    /// two round trips. A role that cannot be assumed leaves the account's
+    /// scopes failed.
     pub async fn open(&self, account: String, role: &AssumeRole) -> Target {
         let Some(base) = &self.base else {
             let e = ScopeError { code: "NoSession".into(), message: "no caller session to assume roles".into() };
             return Target { account, session: Err(e), regions: None };
         };
-        let arn = format!("arn:{}:iam::{account}:role/{}", base.partition(), role.role_name);
+        let arn = role_arn(base, &account, role);
         let session = base.assume(arn.clone(), role).await;
-        let session = match session.caller_account().await {
+        let (seen, regions) = tokio::join!(session.caller_account(), session.region_list());
+        let session = match seen {
             Ok(seen) if seen == account => Ok(session),
             Ok(seen) => Err(ScopeError {
                 code: "WrongAccount".into(),
@@ -80,7 +87,35 @@ impl Plan {
                 ),
             }),
         };
-        read_region_list(Target { account, session, regions: None }).await
+        let regions = match session {
+            Ok(_) => usable_region_list(&account, regions),
+            Err(_) => None,
+        };
+        Target { account, session, regions }
+    }
+
+    /// What assumes the member roles again after the listings, if any.
+    pub fn reopener(&self, role: Option<&AssumeRole>) -> Option<Reopener> {
+        Some(Reopener { base: self.base.clone()?, role: role?.clone() })
+    }
+}
+
+fn role_arn(base: &Session, account: &str, role: &AssumeRole) -> String {
+    format!("arn:{}:iam::{account}:role/{}", base.partition(), role.role_name)
+}
+
+/// Assumes a member role again, for the CloudTrail lookups after the diff:
+/// keeping every account's session from its listing until then cost memory
+/// in proportion to the organization (about 40 KiB an account), one more
+/// `AssumeRole` an account does not. The SDK's provider renews it.
+pub(super) struct Reopener {
+    base: Session,
+    role: AssumeRole,
+}
+
+impl Reopener {
+    pub async fn session(&self, account: &str) -> Session {
+        self.base.assume(role_arn(&self.base, account, &self.role), &self.role).await
     }
 }
 
@@ -91,8 +126,9 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         options.profiles.iter().map(|p| Some(p.as_str())).collect()
     };
     let mut bases = Vec::new();
+    let http = super::session::http_client();
     for profile in profiles {
-        let session = Session::open(options, profile, api_calls).await?;
+        let session = Session::open(options, profile, api_calls, &http).await?;
         let account = session.identify(profile).await?;
         bases.push(Target { account, session: Ok(session), regions: None });
     }
@@ -113,6 +149,7 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         return Ok(Plan {
             ready: bases,
             pending: Vec::new(),
+            discovery: None,
             base: None,
             regions,
             organization,
@@ -122,9 +159,22 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
     };
 
     let mut organization_id = None;
+    let mut discovery = None;
     let (accounts, organization, reach) = match &role.accounts {
         AccountChoice::Listed(ids) => {
             (ids.clone(), BTreeSet::new(), AccountReach::Named(ids.iter().cloned().collect()))
+        }
+        AccountChoice::Organization { only } if only.is_empty() => {
+            // The whole organization: its first page of accounts starts the
+            // scan, the further pages are read as it goes (an organization
+            // of 1,000 accounts is 50 pages of 20 in a row).
+            let mut found = Discovery::new(first);
+            let page = found.next_page().await?;
+            organization_id = page.organization_id;
+            discovery = found.has_more().then_some(found);
+            let members: BTreeSet<String> = page.accounts.iter().cloned().collect();
+            let reach = AccountReach::Enumerated { found: members.clone(), absent: MissingReason::LeftOrganization };
+            (page.accounts, members, reach)
         }
         AccountChoice::Organization { only } => {
             let (members, id) = organization_accounts(first).await?;
@@ -133,13 +183,8 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
             if !outside.is_empty() {
                 return Err(CollectError::NotInOrganization { accounts: outside.join(", "), members: members.len() });
             }
-            // The whole organization: an account it no longer has left it.
-            let reach = match only.is_empty() {
-                true => AccountReach::Enumerated { found: members.clone(), absent: MissingReason::LeftOrganization },
-                false => AccountReach::Named(only.iter().cloned().collect()),
-            };
-            let chosen = if only.is_empty() { members.iter().cloned().collect() } else { only.clone() };
-            (chosen, members, reach)
+            let reach = AccountReach::Named(only.iter().cloned().collect());
+            (only.clone(), members, reach)
         }
     };
     let caller = bases.swap_remove(0);
@@ -156,35 +201,76 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         true => vec![Target { account: caller_account, session: Ok(caller_session.clone()), regions: caller.regions }],
         false => Vec::new(),
     };
-    Ok(Plan { ready, pending, base: Some(caller_session), regions, organization, organization_id, reach })
+    Ok(Plan { ready, pending, discovery, base: Some(caller_session), regions, organization, organization_id, reach })
 }
 
 /// The account's own region list, read with its own session (one
-/// `DescribeRegions`). One that cannot be read is a warning: the account's
-/// regions are then each tried, and a region it has not enabled answers
-/// `OptInRequired` (recorded as not enabled) or `AuthFailure` (a failed
-/// scope).
+/// `DescribeRegions`).
 async fn read_region_list(mut target: Target) -> Target {
     if let (Ok(session), None) = (&target.session, &target.regions) {
-        match session.region_list().await {
-            Ok(list) => target.regions = Some(list),
-            Err(e) => crate::log::warning(&format!(
-                "account {}: cannot read which regions it has enabled ({}: {}); each region asked is tried",
-                target.account, e.code, e.message
-            )),
-        }
+        target.regions = usable_region_list(&target.account, session.region_list().await);
     }
     target
 }
 
-/// Active member accounts (AWS Organizations `ListAccounts`) and the
-/// organization's id, from their ARNs (`arn:aws:organizations::MGMT:account/o-ID/ACCOUNT`).
+/// A region list that cannot be read is a warning: the account's regions
+/// are then each tried, and a region it has not enabled answers
+/// `OptInRequired` (recorded as not enabled) or `AuthFailure` (a failed
+/// scope).
+fn usable_region_list(account: &str, read: Result<RegionList, ScopeError>) -> Option<RegionList> {
+    match read {
+        Ok(list) => Some(list),
+        Err(e) => {
+            crate::log::warning(&format!(
+                "account {account}: cannot read which regions it has enabled ({}: {}); each region asked is tried",
+                e.code, e.message
+            ));
+            None
+        }
+    }
+}
+
+/// Every active member account (AWS Organizations `ListAccounts`) and the
+/// organization's id.
 async fn organization_accounts(session: &Session) -> Result<(BTreeSet<String>, Option<String>), CollectError> {
-    let mut pages = session.organizations().list_accounts().into_paginator().send();
+    let mut discovery = Discovery::new(session);
     let mut members = BTreeSet::new();
     let mut organization_id = None;
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
+    loop {
+        let page = discovery.next_page().await?;
+        members.extend(page.accounts);
+        organization_id = organization_id.or(page.organization_id);
+        if !discovery.has_more() {
+            return Ok((members, organization_id));
+        }
+    }
+}
+
+/// The organization's account list, page by page.
+pub(super) struct Discovery {
+    client: aws_sdk_organizations::Client,
+    next_token: Option<String>,
+}
+
+/// One page of the account list.
+pub(super) struct AccountPage {
+    /// Its active accounts.
+    pub accounts: Vec<String>,
+    /// The organization's id, from the account ARNs
+    /// (`arn:aws:organizations::MGMT:account/o-ID/ACCOUNT`).
+    pub organization_id: Option<String>,
+}
+
+impl Discovery {
+    fn new(session: &Session) -> Discovery {
+        Discovery { client: session.organizations(), next_token: None }
+    }
+
+    /// The next page; `None` once the last was read. Organizations API
+    /// Reference, ListAccounts: `NextToken` is absent from the last page,
+    /// and a page may be short (even empty) before it.
+    pub async fn next_page(&mut self) -> Result<AccountPage, CollectError> {
+        let page = self.client.list_accounts().set_next_token(self.next_token.take()).send().await.map_err(|e| {
             let e = ScopeError::from_sdk("ListAccounts", e);
             CollectError::Api {
                 action: "organizations:ListAccounts",
@@ -195,17 +281,24 @@ async fn organization_accounts(session: &Session) -> Result<(BTreeSet<String>, O
                 ),
             }
         })?;
+        self.next_token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        let mut found = AccountPage { accounts: Vec::new(), organization_id: None };
         for account in page.accounts() {
             let active =
                 account.state().map(|s| s.as_str() == "ACTIVE").or(account.status().map(|s| s.as_str() == "ACTIVE"));
             if let (Some(id), Some(true)) = (account.id(), active) {
-                members.insert(id.to_owned());
+                found.accounts.push(id.to_owned());
             }
-            if organization_id.is_none() {
-                organization_id =
+            if found.organization_id.is_none() {
+                found.organization_id =
                     account.arn().and_then(|arn| arn.split('/').find(|part| part.starts_with("o-"))).map(str::to_owned);
             }
         }
+        Ok(found)
     }
-    Ok((members, organization_id))
+
+    /// Whether a page is left to read.
+    pub fn has_more(&self) -> bool {
+        self.next_token.is_some()
+    }
 }

@@ -117,9 +117,13 @@ impl Trail {
     }
 }
 
-/// The sessions a scan used, kept for the lookups after its diff.
+/// The lookups after a scan's diff: with the caller's and profiles'
+/// sessions, and the member roles assumed again, an account at a time.
 pub struct Attributor {
     pub(super) sessions: BTreeMap<String, Session>,
+    /// Accounts whose role the listing assumed.
+    pub(super) assumed: BTreeSet<String>,
+    pub(super) reopener: Option<super::accounts::Reopener>,
     pub(super) trail: Arc<Trail>,
     /// (Account, region) places looked up at once, as many as the scan
     /// lists at once: each has its own CloudTrail quota, so an organization's
@@ -142,22 +146,43 @@ impl Attributor {
         needs: &BTreeMap<(String, String), BTreeSet<&'static str>>,
         since: jiff::Timestamp,
     ) -> Lookup {
-        let places: Vec<Result<Vec<AuditEvent>, (String, String, String)>> = futures_util::stream::iter(needs)
-            .map(|((account, region), names)| async move {
-                let Some(session) = self.sessions.get(account) else {
-                    return Err((account.clone(), region.clone(), "no session for the account".to_owned()));
+        // An account's regions together, on one session: a member role is
+        // assumed once for all of them. About `concurrency` places at once.
+        let mut by_account: BTreeMap<&String, Vec<(&String, &BTreeSet<&'static str>)>> = BTreeMap::new();
+        for ((account, region), names) in needs {
+            by_account.entry(account).or_default().push((region, names));
+        }
+        let widest = by_account.values().map(Vec::len).max().unwrap_or(1);
+        let accounts_at_once = (self.concurrency / widest).max(1);
+        let places: Vec<Result<Vec<AuditEvent>, (String, String, String)>> = futures_util::stream::iter(by_account)
+            .map(|(account, places)| async move {
+                let session = match (self.sessions.get(account), &self.reopener) {
+                    (Some(session), _) => Some(session.clone()),
+                    (None, Some(reopener)) if self.assumed.contains(account) => Some(reopener.session(account).await),
+                    _ => None,
                 };
-                let client = session.cloudtrail(region);
-                let mut events = Vec::new();
-                for name in names {
-                    match self.trail.events(&client, account, region, name, since).await {
-                        Ok(found) => events.extend(found),
-                        Err(e) => return Err((account.clone(), region.clone(), why_unread(&e))),
+                let Some(session) = session else {
+                    let unread = |(region, _): (&String, _)| {
+                        Err((account.clone(), region.clone(), "no session for the account".to_owned()))
+                    };
+                    return places.into_iter().map(unread).collect();
+                };
+                let session = &session;
+                futures_util::future::join_all(places.into_iter().map(|(region, names)| async move {
+                    let client = session.cloudtrail(region);
+                    let mut events = Vec::new();
+                    for name in names {
+                        match self.trail.events(&client, account, region, name, since).await {
+                            Ok(found) => events.extend(found),
+                            Err(e) => return Err((account.clone(), region.clone(), why_unread(&e))),
+                        }
                     }
-                }
-                Ok(events)
+                    Ok(events)
+                }))
+                .await
             })
-            .buffer_unordered(self.concurrency.max(1))
+            .buffer_unordered(accounts_at_once)
+            .flat_map(futures_util::stream::iter)
             .collect()
             .await;
         let mut lookup = Lookup::default();

@@ -16,6 +16,7 @@ mod session;
 mod shares;
 mod verify;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::{ApiCalls, CollectError, Collected, Progress, Sink};
-use crate::model::{Coverage, Provider, Reach, Scope, Service, Snapshot};
+use crate::model::{AccountReach, Coverage, Provider, Reach, Scope, Service, Snapshot};
 
 pub use attribution::Attributor;
 pub use error::ScopeError;
@@ -152,20 +153,50 @@ fn coverage_of(scope: Scope, result: Result<ScopeListing, ScopeError>, spool: &d
 
 /// List every collector's snapshots in every selected account and region.
 /// A scope that fails becomes a `failed` coverage row; the others go on.
-/// The sessions are kept ([`Attributor`]) to look up who made the changes.
+/// What the lookups of who made the changes need is kept ([`Attributor`]).
 pub async fn collect(
     options: &AwsOptions,
     api_calls: &ApiCalls,
     progress: Arc<Progress>,
     spool: &dyn Sink,
 ) -> Result<(Collected, Attributor), CollectError> {
-    let plan = accounts::plan(options, api_calls).await?;
+    let mut plan = accounts::plan(options, api_calls).await?;
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
     let trail = Arc::new(attribution::Trail::new(pacer.clone()));
     let verify = Arc::new(options.verification.clone());
     progress.add_scopes(plan.accounts() * plan.regions.len() * COLLECTORS.len());
     let countdown = super::progress::AccountCountdown::new(&progress, plan.accounts(), plan.regions.len());
     let countdown = &countdown;
+
+    // The organization's further pages of accounts, read while the first
+    // page's accounts are scanned; each account found joins the scan. A page
+    // that cannot be read fails the scan, as the first page does.
+    let discovery = plan.discovery.take();
+    let discovered = std::sync::Mutex::new((BTreeSet::new(), None::<CollectError>));
+    let discovered_ref = &discovered;
+    let caller = plan.ready.first().map(|t| t.account.clone());
+    let region_count = plan.regions.len();
+    let progress_ref = &progress;
+    let more_accounts = futures_util::stream::unfold(discovery, move |state| {
+        let caller = caller.clone();
+        async move {
+            let mut discovery = state?;
+            match discovery.next_page().await {
+                Ok(page) => {
+                    discovered_ref.lock().unwrap_or_else(|e| e.into_inner()).0.extend(page.accounts.iter().cloned());
+                    let new: Vec<String> = page.accounts.into_iter().filter(|a| Some(a) != caller.as_ref()).collect();
+                    progress_ref.add_scopes(new.len() * region_count * COLLECTORS.len());
+                    countdown.add(progress_ref, new.len(), region_count);
+                    Some((futures_util::stream::iter(new), discovery.has_more().then_some(discovery)))
+                }
+                Err(e) => {
+                    discovered_ref.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(e);
+                    None
+                }
+            }
+        }
+    })
+    .flatten();
 
     // Accounts open (role assumed, region list read) ahead of the listings,
     // 16 at a time and at most AHEAD waiting, while the listings run: no
@@ -175,23 +206,28 @@ pub async fn collect(
     let open_all = async move {
         let ready = futures_util::stream::iter(plan_ref.ready.iter().map(|t| Arc::new(t.clone())));
         let assumed = futures_util::stream::iter(plan_ref.pending.iter().cloned())
+            .chain(more_accounts)
             .map(|account| async move {
                 let role = options.assume_role.as_ref().expect("accounts to assume come with a role");
                 Arc::new(plan_ref.open(account, role).await)
             })
             .buffer_unordered(accounts::ASSUME_CONCURRENCY);
-        let mut all = ready.chain(assumed);
+        let mut all = std::pin::pin!(ready.chain(assumed));
         while let Some(target) = all.next().await {
             if opened.send(target).await.is_err() {
                 break;
             }
         }
     };
-    let kept = std::sync::Mutex::new(Vec::new());
-    let kept_ref = &kept;
+    // Accounts whose role was assumed, to assume again for the lookups.
+    let assumed = std::sync::Mutex::new(BTreeSet::new());
+    let assumed_ref = &assumed;
+    let ready_accounts: BTreeSet<&str> = plan.ready.iter().map(|t| t.account.as_str()).collect();
     let targets = futures_util::stream::poll_fn(move |cx| waiting.poll_recv(cx));
     let places = targets.enumerate().flat_map(|(index, target)| {
-        kept_ref.lock().unwrap_or_else(|e| e.into_inner()).push(target.clone());
+        if target.session.is_ok() && !ready_accounts.contains(target.account.as_str()) {
+            assumed_ref.lock().unwrap_or_else(|e| e.into_inner()).insert(target.account.clone());
+        }
         futures_util::stream::iter(plan_ref.regions.clone().into_iter().map(move |r| (index, target.clone(), r)))
     });
     let list_all = places
@@ -243,6 +279,18 @@ pub async fn collect(
         .collect::<Vec<Vec<Coverage>>>();
     let ((), results) = tokio::join!(open_all, list_all);
 
+    let sessions =
+        plan.ready.iter().filter_map(|t| Some((t.account.clone(), t.session.as_ref().ok()?.clone()))).collect();
+    let reopener = plan.reopener(options.assume_role.as_ref());
+    let (more, unread) = discovered.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = unread {
+        return Err(e);
+    }
+    plan.organization.extend(more.iter().cloned());
+    if let AccountReach::Enumerated { found, .. } = &mut plan.reach {
+        found.extend(more);
+    }
+
     // Regions asked for by name (or the configured one); `--all-regions`: all.
     let regions = (options.regions != RegionChoice::All).then(|| plan.regions.iter().cloned().collect());
     let reach = Reach { provider: Provider::Aws, accounts: plan.reach, regions };
@@ -254,7 +302,12 @@ pub async fn collect(
     };
     collected.coverage.extend(results.into_iter().flatten());
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-    let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
-    let sessions = kept.iter().filter_map(|t| Some((t.account.clone(), t.session.as_ref().ok()?.clone()))).collect();
-    Ok((collected, Attributor { sessions, trail, concurrency: options.max_concurrent_regions }))
+    let attributor = Attributor {
+        sessions,
+        assumed: assumed.into_inner().unwrap_or_else(|e| e.into_inner()),
+        reopener,
+        trail,
+        concurrency: options.max_concurrent_regions,
+    };
+    Ok((collected, attributor))
 }

@@ -27,6 +27,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 /// What the proxy does; tests change it between scans.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    /// `ListAccounts` pages after this many answer `AccessDeniedException`.
+    pub deny_list_accounts_after: Option<u64>,
     /// Regions whose every EC2 call answers 403 `UnauthorizedOperation`.
     pub deny_regions: BTreeSet<String>,
     /// Actions an IAM policy or SCP denies everywhere (e.g.
@@ -114,6 +116,8 @@ const CALLER_ACCOUNT: &str = "123456789012";
 pub struct ProxyState {
     pub faults: Mutex<Faults>,
     counts: Mutex<BTreeMap<(String, String), u64>>,
+    /// Every action, in the order the requests arrived.
+    sequence: Mutex<Vec<String>>,
     /// Attribute calls by snapshot identifier (RDS and EBS).
     per_snapshot: Mutex<BTreeMap<String, u64>>,
     buckets: Mutex<BTreeMap<(String, String), (f64, Instant)>>,
@@ -192,6 +196,11 @@ impl ProxyState {
         self.counts.lock().unwrap().iter().filter(|((_, a), _)| a == action).map(|(_, n)| n).sum()
     }
 
+    /// Every action, in the order the requests arrived.
+    pub fn sequence(&self) -> Vec<String> {
+        self.sequence.lock().unwrap().clone()
+    }
+
     /// Every request seen, all actions and regions.
     pub fn requests(&self) -> u64 {
         self.counts.lock().unwrap().values().sum()
@@ -208,6 +217,7 @@ impl ProxyState {
 
     pub fn reset_counts(&self) {
         self.counts.lock().unwrap().clear();
+        self.sequence.lock().unwrap().clear();
         self.per_snapshot.lock().unwrap().clear();
         self.by_account.lock().unwrap().clear();
         *self.throttled.lock().unwrap() = 0;
@@ -388,6 +398,7 @@ async fn handle(
         .and_then(region_of_signature)
         .unwrap_or_else(|| "?".into());
     *state.counts.lock().unwrap().entry((region.clone(), action.clone())).or_default() += 1;
+    state.sequence.lock().unwrap().push(action.clone());
     for key in ["SnapshotId", "DBSnapshotIdentifier", "DBClusterSnapshotIdentifier"] {
         if action.contains("SnapshotAttribute")
             && let Some(id) = form_value(&form, key)
@@ -452,6 +463,15 @@ async fn handle(
         return Ok(xml(
             StatusCode::BAD_REQUEST,
             if service == "rds" { rds_error("ExpiredToken", message) } else { ec2_error("ExpiredToken", message) },
+        ));
+    }
+    if action == "ListAccounts"
+        && faults.deny_list_accounts_after.is_some_and(|pages| state.count("ListAccounts") > pages)
+    {
+        let message = "You don't have permissions to access this resource.";
+        return Ok(json_answer(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"__type": "AccessDeniedException", "Message": message}),
         ));
     }
     // CloudTrail speaks JSON 1.1, errors included.
@@ -557,10 +577,26 @@ async fn handle(
         }
     }
 
+    // Organizations API Reference, ListAccounts: `MaxResults` 1-20, so an
+    // organization of 1,000 accounts is 50 pages in a row; moto's pages
+    // hold 100.
+    let body = match action.as_str() {
+        "ListAccounts" => {
+            let mut request: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::json!({}));
+            let asked = request["MaxResults"].as_u64().unwrap_or(20).min(20);
+            request["MaxResults"] = asked.into();
+            Bytes::from(request.to_string())
+        }
+        _ => body,
+    };
     let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut forward = Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
-        forward = forward.header(name, value);
+        // The body may have changed above; hyper sets its length.
+        if name != hyper::header::CONTENT_LENGTH {
+            forward = forward.header(name, value);
+        }
     }
     let response = match client.request(forward.body(Full::new(body)).unwrap()).await {
         Ok(r) => r,
