@@ -41,6 +41,9 @@ pub(super) struct Plan {
     pub discovery: Option<Discovery>,
     /// The caller's session, which assumes the roles.
     base: Option<Session>,
+    /// The caller's account, scanned with the caller's credentials when
+    /// the organization's list names it.
+    pub caller: Option<String>,
     pub regions: Vec<String>,
     /// Active accounts of the organization, when scanning with `--org`.
     pub organization: BTreeSet<String>,
@@ -151,6 +154,7 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
             pending: Vec::new(),
             discovery: None,
             base: None,
+            caller: None,
             regions,
             organization,
             organization_id: None,
@@ -198,10 +202,24 @@ pub(super) async fn plan(options: &AwsOptions, api_calls: &ApiCalls) -> Result<P
         AccountChoice::Organization { only } => only.is_empty() || only.contains(&caller_account),
     };
     let ready = match scan_caller {
-        true => vec![Target { account: caller_account, session: Ok(caller_session.clone()), regions: caller.regions }],
+        true => vec![Target {
+            account: caller_account.clone(),
+            session: Ok(caller_session.clone()),
+            regions: caller.regions,
+        }],
         false => Vec::new(),
     };
-    Ok(Plan { ready, pending, discovery, base: Some(caller_session), regions, organization, organization_id, reach })
+    Ok(Plan {
+        ready,
+        pending,
+        discovery,
+        base: Some(caller_session),
+        caller: Some(caller_account),
+        regions,
+        organization,
+        organization_id,
+        reach,
+    })
 }
 
 /// The account's own region list, read with its own session (one
@@ -244,6 +262,47 @@ async fn organization_accounts(session: &Session) -> Result<(BTreeSet<String>, O
             return Ok((members, organization_id));
         }
     }
+}
+
+/// What [`more_accounts`] read: the accounts of its pages, and the error
+/// that stopped it, if one did.
+#[derive(Default)]
+pub(super) struct Discovered {
+    pub members: BTreeSet<String>,
+    pub failed: Option<CollectError>,
+}
+
+/// The accounts of the organization's further pages, read one page at a
+/// time as the stream is polled (so no faster than the accounts are taken
+/// up), without `caller`. `on_page` hears how many accounts each page adds.
+/// A page that cannot be read ends the stream, its error in `discovered`.
+pub(super) fn more_accounts<'a>(
+    discovery: Option<Discovery>,
+    caller: Option<String>,
+    discovered: &'a std::sync::Mutex<Discovered>,
+    on_page: impl Fn(usize) + Clone + 'a,
+) -> impl futures_util::Stream<Item = String> + 'a {
+    futures_util::stream::unfold(discovery, move |state| {
+        let (caller, on_page) = (caller.clone(), on_page.clone());
+        async move {
+            let mut discovery = state?;
+            let page = discovery.next_page().await;
+            let mut discovered = discovered.lock().unwrap_or_else(|e| e.into_inner());
+            match page {
+                Ok(page) => {
+                    discovered.members.extend(page.accounts.iter().cloned());
+                    let new: Vec<String> = page.accounts.into_iter().filter(|a| Some(a) != caller.as_ref()).collect();
+                    on_page(new.len());
+                    Some((futures_util::stream::iter(new), discovery.has_more().then_some(discovery)))
+                }
+                Err(e) => {
+                    discovered.failed = Some(e);
+                    None
+                }
+            }
+        }
+    })
+    .flatten()
 }
 
 /// The organization's account list, page by page.

@@ -169,34 +169,14 @@ pub async fn collect(
     let countdown = &countdown;
 
     // The organization's further pages of accounts, read while the first
-    // page's accounts are scanned; each account found joins the scan. A page
-    // that cannot be read fails the scan, as the first page does.
-    let discovery = plan.discovery.take();
-    let discovered = std::sync::Mutex::new((BTreeSet::new(), None::<CollectError>));
-    let discovered_ref = &discovered;
-    let caller = plan.ready.first().map(|t| t.account.clone());
+    // page's accounts are scanned; each account found joins the scan.
+    let discovered = std::sync::Mutex::new(accounts::Discovered::default());
     let region_count = plan.regions.len();
     let progress_ref = &progress;
-    let more_accounts = futures_util::stream::unfold(discovery, move |state| {
-        let caller = caller.clone();
-        async move {
-            let mut discovery = state?;
-            match discovery.next_page().await {
-                Ok(page) => {
-                    discovered_ref.lock().unwrap_or_else(|e| e.into_inner()).0.extend(page.accounts.iter().cloned());
-                    let new: Vec<String> = page.accounts.into_iter().filter(|a| Some(a) != caller.as_ref()).collect();
-                    progress_ref.add_scopes(new.len() * region_count * COLLECTORS.len());
-                    countdown.add(progress_ref, new.len(), region_count);
-                    Some((futures_util::stream::iter(new), discovery.has_more().then_some(discovery)))
-                }
-                Err(e) => {
-                    discovered_ref.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(e);
-                    None
-                }
-            }
-        }
-    })
-    .flatten();
+    let more_accounts = accounts::more_accounts(plan.discovery.take(), plan.caller.clone(), &discovered, move |n| {
+        progress_ref.add_scopes(n * region_count * COLLECTORS.len());
+        countdown.add(progress_ref, n, region_count);
+    });
 
     // Accounts open (role assumed, region list read) ahead of the listings,
     // 16 at a time and at most AHEAD waiting, while the listings run: no
@@ -282,13 +262,14 @@ pub async fn collect(
     let sessions =
         plan.ready.iter().filter_map(|t| Some((t.account.clone(), t.session.as_ref().ok()?.clone()))).collect();
     let reopener = plan.reopener(options.assume_role.as_ref());
-    let (more, unread) = discovered.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(e) = unread {
+    // A page that could not be read fails the scan, as the first page does.
+    let discovered = discovered.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = discovered.failed {
         return Err(e);
     }
-    plan.organization.extend(more.iter().cloned());
+    plan.organization.extend(discovered.members.iter().cloned());
     if let AccountReach::Enumerated { found, .. } = &mut plan.reach {
-        found.extend(more);
+        found.extend(discovered.members);
     }
 
     // Regions asked for by name (or the configured one); `--all-regions`: all.
