@@ -175,4 +175,16 @@ mod tests {
         let unshared = scan(&base, &again.findings, listing(vec![snapshot("a", vec![])]), &policy, now);
         assert_eq!(external_share(&unshared), Some(Status::Resolved));
     }
+
+    #[test]
+    fn a_block_public_access_change_is_one_change() {
+        let now: Timestamp = "2026-11-24T12:00:00Z".parse().unwrap();
+        let mut base = baseline_of(&listing(vec![snapshot("a", vec![])]));
+        base.block_public_access.insert(scope(), "block-all-sharing".into());
+        let mut now_listed = listing(vec![snapshot("a", vec![])]);
+        now_listed.coverage[0].block_public_access = Some("unblocked".into());
+        let weakened = scan(&base, &[], now_listed, &Policy::default(), now);
+        let kinds: Vec<ChangeKind> = weakened.changes.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [ChangeKind::BlockPublicAccessChanged]);
+    }
 }

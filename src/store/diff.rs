@@ -140,7 +140,8 @@ fn take<E>(it: &mut impl Iterator<Item = Result<Snapshot, E>>) -> Snapshot {
 }
 
 /// The changes of a listing held in memory (tests, and the reference for
-/// [`merge_scope`]): every complete scope diffed, plus block public access.
+/// [`merge_scope`]): every complete scope diffed, as `Store::merge` does.
+/// Block public access changes are `analyse`'s to add, as in a scan.
 pub fn diff(baseline: &Baseline, collected: &Collected) -> Merged {
     let mut current: BTreeMap<&Scope, BTreeMap<&str, &Snapshot>> = BTreeMap::new();
     for snap in &collected.snapshots {
@@ -157,7 +158,6 @@ pub fn diff(baseline: &Baseline, collected: &Collected) -> Merged {
         let ok = |s: &Snapshot| Ok::<_, std::convert::Infallible>(s.clone());
         let Ok(()) = merge_scope(before.map(|(_, s)| ok(s)), now.map(|(_, s)| ok(s)), &mut merged);
     }
-    merged.changes.extend(block_public_access_changes(baseline, &collected.coverage));
     merged
 }
 
