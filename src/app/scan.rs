@@ -66,7 +66,8 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     for s in merged.gone {
         baseline.snapshots.entry(s.scope.clone()).or_default().insert(s.id.clone(), s);
     }
-    project::widen(&store, &mut collected, &mut baseline, &merged.changes, &plan.policy)?;
+    let mut projection = project::Projection::default();
+    projection.widen(&store, &mut collected, &mut baseline, &merged.changes, &plan.policy)?;
     let reads = project::FromStore(&store);
     let analysis = analyse(&baseline, &previous_findings, collected, merged.changes, &plan.policy, scan_time, &reads)?;
     let analysed = Instant::now();
@@ -78,7 +79,7 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
             let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, &plan.policy, previous));
             match attribute::with_events(analysis, events) {
                 Ok((mut collected, diffed)) => {
-                    project::widen(&store, &mut collected, &mut baseline, &diffed, &plan.policy)?;
+                    projection.widen(&store, &mut collected, &mut baseline, &diffed, &plan.policy)?;
                     analyse(&baseline, &previous_findings, collected, diffed, &plan.policy, scan_time, &reads)?
                 }
                 Err(analysis) => *analysis,
