@@ -120,9 +120,10 @@ impl Trail {
 /// The lookups after a scan's diff: with the caller's and profiles'
 /// sessions, and the member roles assumed again, an account at a time.
 pub struct Attributor {
+    /// The caller's and profiles' sessions, kept from the listing.
     pub(super) sessions: BTreeMap<String, Session>,
-    /// Accounts whose role the listing assumed.
-    pub(super) assumed: BTreeSet<String>,
+    /// Assumes the member role of any other account: lookups are needed
+    /// only where a scope was listed, so only where the role was assumed.
     pub(super) reopener: Option<super::accounts::Reopener>,
     pub(super) trail: Arc<Trail>,
     /// (Account, region) places looked up at once, as many as the scan
@@ -158,8 +159,8 @@ impl Attributor {
             .map(|(account, places)| async move {
                 let session = match (self.sessions.get(account), &self.reopener) {
                     (Some(session), _) => Some(session.clone()),
-                    (None, Some(reopener)) if self.assumed.contains(account) => Some(reopener.session(account).await),
-                    _ => None,
+                    (None, Some(reopener)) => Some(reopener.session(account).await),
+                    (None, None) => None,
                 };
                 let Some(session) = session else {
                     let unread = |(region, _): (&String, _)| {

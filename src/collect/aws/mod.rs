@@ -16,7 +16,6 @@ mod session;
 mod shares;
 mod verify;
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -164,19 +163,21 @@ pub async fn collect(
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
     let trail = Arc::new(attribution::Trail::new(pacer.clone()));
     let verify = Arc::new(options.verification.clone());
-    progress.add_scopes(plan.accounts() * plan.regions.len() * COLLECTORS.len());
-    let countdown = super::progress::AccountCountdown::new(&progress, plan.accounts(), plan.regions.len());
-    let countdown = &countdown;
+    // Accounts join the progress as they are known: the plan's, then each
+    // further page of the organization's.
+    let countdown = super::progress::AccountCountdown::default();
+    let (countdown, progress_ref, region_count) = (&countdown, &progress, plan.regions.len());
+    let count_accounts = move |n: usize| {
+        progress_ref.add_scopes(n * region_count * COLLECTORS.len());
+        countdown.add(progress_ref, n, region_count);
+    };
+    count_accounts(plan.accounts());
 
     // The organization's further pages of accounts, read while the first
     // page's accounts are scanned; each account found joins the scan.
     let discovered = std::sync::Mutex::new(accounts::Discovered::default());
-    let region_count = plan.regions.len();
-    let progress_ref = &progress;
-    let more_accounts = accounts::more_accounts(plan.discovery.take(), plan.caller.clone(), &discovered, move |n| {
-        progress_ref.add_scopes(n * region_count * COLLECTORS.len());
-        countdown.add(progress_ref, n, region_count);
-    });
+    let more_accounts =
+        accounts::more_accounts(plan.discovery.take(), plan.caller.clone(), &discovered, count_accounts);
 
     // Accounts open (role assumed, region list read) ahead of the listings,
     // 16 at a time and at most AHEAD waiting, while the listings run: no
@@ -199,15 +200,8 @@ pub async fn collect(
             }
         }
     };
-    // Accounts whose role was assumed, to assume again for the lookups.
-    let assumed = std::sync::Mutex::new(BTreeSet::new());
-    let assumed_ref = &assumed;
-    let ready_accounts: BTreeSet<&str> = plan.ready.iter().map(|t| t.account.as_str()).collect();
     let targets = futures_util::stream::poll_fn(move |cx| waiting.poll_recv(cx));
     let places = targets.enumerate().flat_map(|(index, target)| {
-        if target.session.is_ok() && !ready_accounts.contains(target.account.as_str()) {
-            assumed_ref.lock().unwrap_or_else(|e| e.into_inner()).insert(target.account.clone());
-        }
         futures_util::stream::iter(plan_ref.regions.clone().into_iter().map(move |r| (index, target.clone(), r)))
     });
     let list_all = places
@@ -283,12 +277,6 @@ pub async fn collect(
     };
     collected.coverage.extend(results.into_iter().flatten());
     collected.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
-    let attributor = Attributor {
-        sessions,
-        assumed: assumed.into_inner().unwrap_or_else(|e| e.into_inner()),
-        reopener,
-        trail,
-        concurrency: options.max_concurrent_regions,
-    };
+    let attributor = Attributor { sessions, reopener, trail, concurrency: options.max_concurrent_regions };
     Ok((collected, attributor))
 }
