@@ -4,7 +4,7 @@
 //! is a warning on its coverage rows, never a failed scan.
 
 use super::analyse::Analysis;
-use crate::collect;
+use crate::collect::aws::CLOUDTRAIL_HISTORY;
 use crate::log;
 use crate::model::{AuditEvent, Baseline, Change, Collected, Provider};
 use crate::rules::Policy;
@@ -12,8 +12,8 @@ use crate::store::attribution;
 
 /// The clients a scan used, kept to read the audit logs after its diff.
 pub(super) struct AuditLogs {
-    pub cloudtrail: Option<collect::aws::Attributor>,
-    pub activity: Option<collect::azure::ActivityLog>,
+    pub cloudtrail: Option<crate::collect::aws::Attributor>,
+    pub activity: Option<crate::collect::azure::ActivityLog>,
 }
 
 /// What the logs said, and where they could not be read: (provider,
@@ -23,21 +23,38 @@ pub(super) struct Read {
     unread: Vec<(Provider, String, String, String)>,
 }
 
+/// Each place's log is read from the earliest last complete listing of its
+/// scopes, less the policy's `cloudtrail_overlap` (`previous`, the newest
+/// scan, where none has one), never the newest scan of the database alone:
+/// a run of another region or provider in between must not hide a share
+/// added and removed before it.
 pub(super) async fn read(
     logs: &AuditLogs,
     analysis: &Analysis,
     baseline: &Baseline,
     policy: &Policy,
     previous: jiff::Timestamp,
+    now: jiff::Timestamp,
 ) -> Read {
     let mut read = Read { events: Vec::new(), unread: Vec::new() };
-    let Ok(since) = previous.checked_sub(collect::AUDIT_LOG_OVERLAP) else { return read };
+    let overlap = policy.cloudtrail_overlap;
     if let Some(cloudtrail) = &logs.cloudtrail {
         let transient = policy.is_enabled("transient-snapshot");
         let needs =
             attribution::needs(&analysis.changes, &analysis.collected.coverage, &baseline.established, transient);
         if !needs.is_empty() {
-            let found = cloudtrail.lookup(&needs, since).await;
+            let places = needs.keys().map(|(a, r)| (a.as_str(), r.as_str()));
+            let mut since = attribution::lookup_windows(places, Provider::Aws, baseline, previous, overlap);
+            // CloudTrail keeps 90 days: what came and went before is lost.
+            let oldest = now.checked_sub(CLOUDTRAIL_HISTORY).unwrap_or(now);
+            for ((account, region), from) in since.iter_mut().filter(|(_, from)| **from < oldest) {
+                let why = format!(
+                    "partly unread: the last complete listing reaches back to {from}, past CloudTrail's 90 days of event history; a share added and removed before {oldest} cannot be seen"
+                );
+                read.unread.push((Provider::Aws, account.clone(), region.clone(), why));
+                *from = oldest;
+            }
+            let found = cloudtrail.lookup(&needs, &since).await;
             read.events.extend(found.events);
             read.unread.extend(found.unread.into_iter().map(|(a, r, why)| (Provider::Aws, a, r, why)));
         }
@@ -46,7 +63,12 @@ pub(super) async fn read(
         let subscriptions =
             attribution::subscriptions_to_read(&analysis.changes, &analysis.collected.coverage, &baseline.established);
         if !subscriptions.is_empty() {
-            let (events, unread) = activity.lookup(&subscriptions, since).await;
+            let places = subscriptions.iter().map(|s| (s.as_str(), "*"));
+            let since = attribution::lookup_windows(places, Provider::Azure, baseline, previous, overlap)
+                .into_iter()
+                .map(|((subscription, _), from)| (subscription, from))
+                .collect();
+            let (events, unread) = activity.lookup(&since).await;
             read.events.extend(events);
             read.unread.extend(unread.into_iter().map(|(s, why)| (Provider::Azure, s, "*".to_owned(), why)));
         }

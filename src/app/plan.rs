@@ -67,6 +67,7 @@ impl ScanPlan {
             let mut options = aws_options(&args);
             options.verification.mode = policy.verification;
             options.verification.every = policy.full_verification_every;
+            options.verification.overlap = policy.cloudtrail_overlap;
             options
         });
         let azure = args.azure.then(|| AzureOptions {

@@ -28,7 +28,11 @@ use super::project;
 
 pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let started = Instant::now();
-    let scan_time = jiff::Timestamp::now().round(jiff::Unit::Second).context("reading the clock")?;
+    // Whole seconds, rounded down, as CloudTrail writes `eventTime`: an
+    // event stamped in the scan's first second may follow its reads, so it
+    // is the next scan's to judge (`rules::Context::judges`).
+    let whole_second = jiff::TimestampRound::new().smallest(jiff::Unit::Second).mode(jiff::RoundMode::Trunc);
+    let scan_time = jiff::Timestamp::now().round(whole_second).context("reading the clock")?;
     // Everything that can be checked locally is checked before any API call.
     let mut plan = ScanPlan::from_args(args)?;
     let _lock = lock_database(&plan.db, plan.wait)?;
@@ -76,7 +80,8 @@ pub(super) fn scan(args: ScanArgs) -> Result<u8> {
     let previous_scan = store.history(1)?.into_iter().next().map(|s| s.started_at);
     let analysis = match previous_scan.and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
         Some(previous) => {
-            let events = runtime.block_on(attribute::read(&logs, &analysis, &baseline, &plan.policy, previous));
+            let events =
+                runtime.block_on(attribute::read(&logs, &analysis, &baseline, &plan.policy, previous, scan_time));
             match attribute::with_events(analysis, events) {
                 Ok((mut collected, diffed)) => {
                     projection.widen(&store, &mut collected, &mut baseline, &diffed, &plan.policy)?;

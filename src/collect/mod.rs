@@ -20,12 +20,6 @@ pub use crate::model::{Collected, ListingSink as Sink};
 pub use api_calls::ApiCalls;
 pub use progress::Progress;
 
-/// Audit logs deliver an event minutes after the call (CloudTrail: "within
-/// an average of about 5 minutes", "CloudTrail concepts"; the Activity Log
-/// likewise), sometimes later: every lookup reaches this far before the
-/// scan it follows, so an event delivered late is read by the next scan.
-pub const AUDIT_LOG_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
-
 /// A failure that stops the whole scan before any scope could be listed
 /// (no credentials, identity unknown, a region name that does not exist).
 #[derive(Debug, thiserror::Error)]

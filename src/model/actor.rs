@@ -100,5 +100,36 @@ pub struct AuditEvent {
     /// Grantees a share-modifying event added (account ids, `all`, or
     /// organization / OU ARNs), from its request parameters.
     pub added: Vec<String>,
+    /// Grantees it removed, likewise (a reset removes every grantee and
+    /// names none: [`AuditEvent::resets`]).
+    pub removed: Vec<String>,
+    /// CloudTrail's `errorCode`: the call was refused (block public access,
+    /// an SCP, a missing permission) and changed nothing. CloudTrail records
+    /// refused calls too ("CloudTrail record contents": `errorCode`,
+    /// `errorMessage`), so such an event names no actor of a change and no
+    /// transient share; it is still a reason to re-read a share list.
+    pub error_code: Option<String>,
     pub actor: Actor,
 }
+
+impl AuditEvent {
+    /// The call took effect (no `errorCode`).
+    pub fn succeeded(&self) -> bool {
+        self.error_code.is_none()
+    }
+
+    /// A reset of a share list (`ResetSnapshotAttribute`,
+    /// `ResetImageAttribute`): every grantee but the owner removed.
+    pub fn resets(&self) -> bool {
+        RESET_EVENTS.contains(&self.actor.event_name.as_str())
+    }
+
+    /// When the event happened, if its time parses.
+    pub fn time(&self) -> Option<jiff::Timestamp> {
+        self.actor.event_time.parse().ok()
+    }
+}
+
+/// The events that empty a share list without naming the grantees (EC2 API
+/// Reference: ResetSnapshotAttribute, ResetImageAttribute; RDS has none).
+const RESET_EVENTS: &[&str] = &["ResetSnapshotAttribute", "ResetImageAttribute"];

@@ -125,6 +125,10 @@ pub struct Finding {
     /// about; `None` when no event matched (or for state findings).
     #[serde(default)]
     pub actor: Option<Actor>,
+    /// How to undo the exposure: the commands that remove only the
+    /// grantees named (exposure findings; `None` for the others).
+    #[serde(default)]
+    pub remedy: Option<super::Remedy>,
 }
 
 impl Finding {

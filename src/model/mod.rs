@@ -8,6 +8,7 @@ mod change;
 mod fields;
 mod finding;
 mod history;
+mod remedy;
 mod snapshot;
 mod state;
 
@@ -16,6 +17,7 @@ pub use change::{Change, ChangeKind};
 pub use fields::Fields;
 pub use finding::{Finding, Previous, Prior, Severity, Status, key_digest};
 pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredChange};
+pub use remedy::Remedy;
 pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
     Grantee, IAM_BINDINGS, MissingReason, Provider, Scope, Service, Snapshot, Verification,

@@ -145,7 +145,18 @@ pub fn findings(found: &[Finding], scan: &ScanRef, statuses: &[Status]) -> Listi
         title: format!("Findings of scan {} ({})", scan.id, wanted.join(", ")),
         as_of: format!("scan {} ({})", scan.id, scan.started_at),
         summary: vec![("findings", found.len().to_string()), ("scan", scan.id.to_string())],
-        headers: vec!["SEVERITY", "STATUS", "RULE", "SERVICE", "ACCOUNT", "REGION", "SUBJECT", "FIRST SEEN", "MESSAGE"],
+        headers: vec![
+            "SEVERITY",
+            "STATUS",
+            "RULE",
+            "SERVICE",
+            "ACCOUNT",
+            "REGION",
+            "SUBJECT",
+            "FIRST SEEN",
+            "MESSAGE",
+            "FIX",
+        ],
         rows: found
             .iter()
             .map(|f| {
@@ -159,6 +170,7 @@ pub fn findings(found: &[Finding], scan: &ScanRef, statuses: &[Status]) -> Listi
                     f.subject.clone(),
                     f.first_seen.clone().unwrap_or_default(),
                     f.message.clone(),
+                    f.remedy.as_ref().map(|r| r.one_line()).unwrap_or_default(),
                 ]
             })
             .collect(),

@@ -26,6 +26,8 @@ pub const HEADER: &[&str] = &[
     "suppressed_by",
     "message",
     "actor",
+    "remedy",
+    "console",
 ];
 
 impl Sink for Csv {
@@ -57,6 +59,8 @@ fn finding_row(f: &Finding) -> Vec<String> {
         f.suppressed_by.clone().unwrap_or_default(),
         f.message.clone(),
         f.actor.as_ref().and_then(|a| a.principal.clone()).unwrap_or_default(),
+        f.remedy.as_ref().map(|r| r.one_line()).unwrap_or_default(),
+        f.remedy.as_ref().and_then(|r| r.console.clone()).unwrap_or_default(),
     ]
 }
 

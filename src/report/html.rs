@@ -46,6 +46,16 @@ impl Sink for Html {
             &["Severity", "Status", "Rule", "Scope", "Subject", "Grantees", "Message", "By"],
             &rows,
         ));
+        let fixes: Vec<Vec<String>> = super::fixes(report)
+            .into_iter()
+            .map(|(subject, remedy)| {
+                vec![subject, remedy.commands.join("\n"), remedy.console.clone().unwrap_or_default()]
+            })
+            .collect();
+        if !fixes.is_empty() {
+            body.push_str("<h2>How to fix (removes only the grantees named)</h2>");
+            body.push_str(&table("fixes", &["Subject", "Command", "Console"], &fixes));
+        }
         let changes: Vec<Vec<String>> = report
             .changes
             .iter()

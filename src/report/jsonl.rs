@@ -58,6 +58,7 @@ pub fn finding(f: &Finding) -> serde_json::Value {
         "first_seen": f.first_seen,
         "suppressed_by": f.suppressed_by,
         "actor": f.actor,
+        "remedy": f.remedy,
     })
 }
 

@@ -147,6 +147,23 @@ impl ScanReport<'_> {
     }
 }
 
+/// The remedies of the new and open findings, one per distinct set of
+/// commands (the external share and the unencrypted share of one snapshot
+/// remove the same grantee), most severe first: (what, remedy).
+pub fn fixes<'a>(report: &'a ScanReport<'_>) -> Vec<(String, &'a crate::model::Remedy)> {
+    let mut seen = std::collections::HashSet::new();
+    report
+        .findings
+        .iter()
+        .filter(|f| f.status.is_active())
+        .filter_map(|f| Some((f, f.remedy.as_ref()?)))
+        .filter(|(_, r)| seen.insert(r.commands.clone()))
+        .map(|(f, r)| {
+            (format!("{} {} ({} {} {})", f.rule, f.subject, f.scope.service, f.scope.account, f.scope.region), r)
+        })
+        .collect()
+}
+
 pub trait Sink {
     fn write_scan(&mut self, report: &ScanReport<'_>, out: &mut dyn Write) -> io::Result<()>;
 }

@@ -50,7 +50,7 @@ pub fn detection_finding(f: &Finding, time_ms: i64, scan_id: i64) -> Value {
         f.first_seen.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_millisecond());
     let attacks: Vec<Value> = f.mitre.iter().map(|t| json!({ "technique": { "uid": t }, "version": "v15" })).collect();
     let resource_uid = f.snapshot_id.clone().unwrap_or_else(|| f.subject.clone());
-    json!({
+    let mut finding = json!({
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
         "category_uid": CATEGORY_UID,
@@ -96,7 +96,15 @@ pub fn detection_finding(f: &Finding, time_ms: i64, scan_id: i64) -> Value {
         },
         // OCSF's Detection Finding has no actor of the change; kept as is.
         "unmapped": { "suppressed_by": f.suppressed_by, "actor": f.actor },
-    })
+    });
+    // OCSF `remediation` (Remediation object: `desc` required, `references`).
+    if let Some(remedy) = &f.remedy {
+        finding["remediation"] = json!({
+            "desc": format!("Run: {}", remedy.one_line()),
+            "references": remedy.console.iter().collect::<Vec<_>>(),
+        });
+    }
+    finding
 }
 
 /// The provider's resource type name, as CloudFormation, ARM and Cloud Asset

@@ -91,6 +91,17 @@ impl Sink for Table {
             out.write_all(if self.colour { coloured(&text) } else { text.into_owned() }.as_bytes())?;
             writeln!(out)?;
         }
+        let fixes = super::fixes(report);
+        if !fixes.is_empty() {
+            writeln!(out, "HOW TO FIX (removes only the grantees named)")?;
+            for (subject, remedy) in fixes {
+                writeln!(out, "  {subject}")?;
+                for command in &remedy.commands {
+                    writeln!(out, "    {command}")?;
+                }
+            }
+            writeln!(out)?;
+        }
         if !report.changes.is_empty() {
             writeln!(out, "CHANGES SINCE THE PREVIOUS SCAN")?;
             let rows = report.changes.iter().map(|c| {

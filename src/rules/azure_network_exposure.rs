@@ -45,6 +45,7 @@ impl Rule for AzureNetworkExposure {
                 f.message = message;
                 f.score = 2;
                 f.grantees = vec![Grantee::AnyNetwork.label().to_owned()];
+                f.remedy = super::remedy_on(s, &[Grantee::AnyNetwork]);
                 f
             })
             .collect()

@@ -40,6 +40,7 @@ impl Rule for AzureSasExport {
                 f.severity = severity;
                 f.score = 3;
                 f.grantees = vec![Grantee::SasExport.label().to_owned()];
+                f.remedy = super::remedy_on(s, &[Grantee::SasExport]);
                 f
             })
             .collect()

@@ -62,6 +62,7 @@ impl Rule for BlockPublicAccessWeakened {
                 );
                 f.score = 3;
                 f.related = exposed;
+                f.remedy = crate::model::Remedy::block_public_sharing(&c.scope);
                 Some(f)
             })
             .collect()

@@ -55,6 +55,8 @@ impl Rule for ExternalShare {
             let mut f = raise_on(self, s, message);
             f.score = 3;
             f.grantees = external.iter().map(|g| g.label().to_owned()).collect();
+            let untrusted: Vec<Grantee> = external.into_iter().cloned().collect();
+            f.remedy = super::remedy_on(s, &untrusted);
             findings.push(f);
         }
         findings

@@ -187,6 +187,7 @@ mod tests {
             first_seen: None,
             suppressed_by: None,
             actor: None,
+            remedy: None,
         };
         let previous =
             [finding("rose", Severity::Medium, Status::New), finding("same", Severity::Critical, Status::New)];

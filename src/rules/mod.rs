@@ -12,6 +12,7 @@ mod backup_tooling;
 mod block_public_access_weakened;
 mod bulk_creation;
 mod bulk_deletion;
+mod context;
 mod correlate;
 mod coverage_gap;
 pub mod exposure;
@@ -24,6 +25,7 @@ mod public_share;
 mod scope_missing;
 pub mod settings;
 mod share_added;
+mod share_refused;
 mod suppress;
 mod transient_export;
 mod transient_share;
@@ -31,244 +33,11 @@ mod transient_snapshot;
 mod unencrypted_share;
 mod unknown_exposure;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use crate::model::{Finding, Scope, Service, Severity, Snapshot, Status};
 
-use jiff::Timestamp;
-
-use crate::model::{
-    Baseline, Change, ChangeKind, Coverage, Finding, Grantee, Scope, Service, Severity, Snapshot, Status,
-};
-
+pub use context::{Context, Transient};
 pub use policy::{Policy, PolicyError};
 pub use settings::{Block, RuleSettings};
-
-/// What a rule may look at.
-pub struct Context<'a> {
-    pub policy: &'a Policy,
-    /// When the scan started: the reference for allowlist expiry and event ids.
-    pub now: Timestamp,
-    /// Every snapshot listed in this scan.
-    pub snapshots: &'a [Snapshot],
-    /// The last known state before this scan (deleted snapshots are here).
-    pub previous: &'a Baseline,
-    pub changes: &'a [Change],
-    pub coverage: &'a [Coverage],
-    /// Scopes whose first complete listing this scan is.
-    pub new_baselines: &'a BTreeSet<Scope>,
-    /// Accounts of the scanned organization (empty without `--org`).
-    pub organization: &'a BTreeSet<String>,
-    /// The scanned organization's id (`o-...`, with `--org`).
-    pub organization_id: Option<&'a str>,
-    /// Audit-log events since the previous scan (AWS CloudTrail).
-    pub events: &'a [crate::model::AuditEvent],
-    /// Who made each change, by scope and snapshot, built on first use.
-    pub actors: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a crate::model::Actor>>,
-    /// The listed snapshots by scope and id, built on first use.
-    pub listed: std::sync::OnceLock<HashMap<(&'a Scope, &'a str), &'a Snapshot>>,
-    /// Snapshots created and deleted between two scans, built on first use.
-    pub transient: std::sync::OnceLock<Vec<Transient>>,
-}
-
-/// A snapshot (or image) the audit log shows created and deleted since the
-/// previous scan, never listed: no scan could see it.
-#[derive(Debug, Clone)]
-pub struct Transient {
-    /// As far as the log tells: scope, id, and the creation time as its
-    /// `created_at`.
-    pub snapshot: Snapshot,
-    pub created: crate::model::Actor,
-    pub deleted: crate::model::Actor,
-}
-
-impl<'a> Context<'a> {
-    /// This context over other listed snapshots: one page of the listing.
-    pub fn with_snapshots<'b>(&'b self, snapshots: &'b [Snapshot]) -> Context<'b>
-    where
-        'a: 'b,
-    {
-        Context {
-            policy: self.policy,
-            now: self.now,
-            snapshots,
-            previous: self.previous,
-            changes: self.changes,
-            coverage: self.coverage,
-            new_baselines: self.new_baselines,
-            organization: self.organization,
-            organization_id: self.organization_id,
-            events: self.events,
-            actors: Default::default(),
-            listed: Default::default(),
-            transient: Default::default(),
-        }
-    }
-
-    pub fn coverage_of(&self, scope: &Scope) -> Option<&Coverage> {
-        self.coverage.iter().find(|c| &c.scope == scope)
-    }
-
-    /// Whether a share to `account` from a snapshot of `owner` is expected:
-    /// the owner itself, a trusted account, or (by default) the organization.
-    pub fn is_trusted(&self, owner: &str, account: &str) -> bool {
-        account == owner
-            || self.policy.trusted_accounts.contains(account)
-            || (self.policy.trust_organization && self.organization.contains(account))
-    }
-
-    /// Whether `grantee` is trusted for snapshots of `owner`: a trusted
-    /// account, a trusted organization or OU, or a trusted Google Cloud
-    /// member (public and group grantees never are).
-    pub fn trusts(&self, owner: &str, grantee: &Grantee) -> bool {
-        match grantee {
-            Grantee::Account(id) => self.is_trusted(owner, id),
-            Grantee::Organization(_) | Grantee::OrganizationalUnit(_) => {
-                self.policy.trusts_organization_grant(grantee, self.organization_id)
-            }
-            Grantee::Member(member) => {
-                let organization: Vec<&str> = self.organization.iter().map(String::as_str).collect();
-                self.policy.trusts_gcp_member(member, owner, &organization)
-            }
-            _ => false,
-        }
-    }
-
-    /// The region's EBS block public access is `block-all-sharing`: public
-    /// shares of the scope are ineffective.
-    pub fn blocks_all_sharing(&self, scope: &Scope) -> bool {
-        self.coverage_of(scope).and_then(|c| c.block_public_access.as_deref()) == Some("block-all-sharing")
-    }
-
-    /// Snapshots first seen in this scan (scopes with a baseline only).
-    pub fn added(&self) -> Vec<&Snapshot> {
-        let added: HashSet<(&Scope, &str)> = self
-            .changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Added)
-            .map(|c| (&c.scope, c.snapshot_id.as_str()))
-            .collect();
-        self.snapshots.iter().filter(|s| added.contains(&(&s.scope, s.id.as_str()))).collect()
-    }
-
-    /// The snapshot `snapshot_id` as listed in `scope` this scan.
-    pub fn listed(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
-        let index = self.listed.get_or_init(|| self.snapshots.iter().map(|s| ((&s.scope, s.id.as_str()), s)).collect());
-        index.get(&(scope, snapshot_id)).copied()
-    }
-
-    /// The snapshot as listed now or, deleted since, as last known.
-    pub fn listed_or_known(&self, scope: &Scope, snapshot_id: &str) -> Option<&Snapshot> {
-        self.listed(scope, snapshot_id).or_else(|| self.previous.previous(scope, snapshot_id))
-    }
-
-    /// This scan reports `grantee` removed from the snapshot: the previous
-    /// scan saw the grant, so it did not come and go unseen.
-    pub fn removal_seen(&self, scope: &Scope, snapshot_id: &str, grantee: &Grantee) -> bool {
-        self.changes.iter().any(|c| {
-            c.kind == ChangeKind::ShareRemoved
-                && &c.scope == scope
-                && c.snapshot_id == snapshot_id
-                && c.grantee.as_ref() == Some(grantee)
-        })
-    }
-
-    /// Snapshots the audit log shows created and deleted since the previous
-    /// scan in a scope listed completely now, neither listed nor known
-    /// before (AWS CloudTrail: `CreateSnapshot` / `DeleteSnapshot` and the
-    /// RDS and AMI equivalents).
-    pub fn transient(&self) -> &[Transient] {
-        self.transient.get_or_init(|| {
-            use crate::model::service_changed_by;
-            let mut created: HashMap<(Scope, &str), &crate::model::Actor> = HashMap::new();
-            let mut deleted: Vec<((Scope, &str), &crate::model::Actor)> = Vec::new();
-            for e in self.events {
-                let scope_for = |service| Scope {
-                    provider: crate::model::Provider::Aws,
-                    service,
-                    account: e.account.clone(),
-                    region: e.region.clone(),
-                };
-                let name = e.actor.event_name.as_str();
-                if let Some(service) = service_changed_by(name, ChangeKind::Added) {
-                    for id in &e.subjects {
-                        created.entry((scope_for(service), id.as_str())).or_insert(&e.actor);
-                    }
-                } else if let Some(service) = service_changed_by(name, ChangeKind::Deleted) {
-                    deleted.extend(e.subjects.iter().map(|id| ((scope_for(service), id.as_str()), &e.actor)));
-                }
-            }
-            let mut out: Vec<Transient> = Vec::new();
-            // A snapshot deleted twice in the log is one transient snapshot.
-            let mut seen: HashSet<(Scope, &str)> = HashSet::new();
-            for (key, deleter) in deleted {
-                let Some(creator) = created.get(&key) else { continue };
-                let unseen = self.coverage_of(&key.0).is_some_and(Coverage::is_complete)
-                    && self.previous.established.contains(&key.0)
-                    && self.listed_or_known(&key.0, key.1).is_none();
-                if !unseen || !seen.insert(key.clone()) {
-                    continue;
-                }
-                let (scope, id) = key;
-                out.push(Transient {
-                    snapshot: Snapshot {
-                        scope,
-                        id: id.to_owned(),
-                        kind: None,
-                        source_id: None,
-                        created_at: Some(creator.event_time.clone()),
-                        size_gib: None,
-                        encrypted: false,
-                        kms_key_id: None,
-                        description: None,
-                        state: Some("deleted".to_owned()),
-                        tags: Default::default(),
-                        grantees: Vec::new(),
-                        grantees_known: false,
-                        attributes: Default::default(),
-                    },
-                    created: (*creator).clone(),
-                    deleted: deleter.clone(),
-                });
-            }
-            out.sort_by(|a, b| (&a.snapshot.scope, &a.snapshot.id).cmp(&(&b.snapshot.scope, &b.snapshot.id)));
-            out
-        })
-    }
-
-    /// Who made this scan's change to a snapshot, where the audit log says.
-    pub fn actor_of(&self, scope: &Scope, snapshot_id: &str) -> Option<&crate::model::Actor> {
-        let index = self.actors.get_or_init(|| {
-            let mut index = HashMap::new();
-            for c in self.changes {
-                if let Some(actor) = &c.actor {
-                    index.entry((&c.scope, c.snapshot_id.as_str())).or_insert(actor);
-                }
-            }
-            index
-        });
-        index.get(&(scope, snapshot_id)).copied()
-    }
-
-    /// Why activity on `snapshot` is expected for `rule`, if it is: known
-    /// backup tooling (for the rules it quiets) or a live allowlist entry.
-    pub fn expected(&self, rule: &str, scope: &Scope, snapshot: Option<&Snapshot>) -> Option<String> {
-        if self.policy.quiet_backup_tooling && self::rule(rule).is_some_and(|r| r.quiet_for_backup_tooling()) {
-            // By its markers, or by the caller the audit log names.
-            let by_caller = || {
-                let actor = snapshot.and_then(|s| self.actor_of(scope, &s.id))?;
-                backup_tooling::recognise_caller(actor)
-            };
-            if let Some(tool) = snapshot.and_then(backup_tooling::recognise).or_else(by_caller) {
-                return Some(format!("{tool} (known backup tooling)"));
-            }
-        }
-        let today = self.now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-        self.policy
-            .allow
-            .iter()
-            .find(|e| e.matches(rule, scope, snapshot, snapshot.and_then(|s| self.actor_of(scope, &s.id)), today))
-            .map(|e| format!("{} [{}]", e.reason, e.origin))
-    }
-}
 
 /// Whether a rule judges the current state or an event between two scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -334,6 +103,7 @@ pub const RULES: &[&dyn Rule] = &[
     &external_share::ExternalShare,
     &share_added::ShareAdded,
     &transient_share::TransientShare,
+    &share_refused::ShareRefused,
     &transient_export::TransientExport,
     &transient_snapshot::TransientSnapshot,
     &unencrypted_share::UnencryptedShare,
@@ -382,6 +152,7 @@ fn raise(
         first_seen: None,
         suppressed_by: None,
         actor: None,
+        remedy: None,
     }
 }
 
@@ -392,6 +163,12 @@ fn raise_on(rule: &(impl Rule + ?Sized), snapshot: &Snapshot, message: impl Into
     f.snapshot_id = Some(snapshot.id.clone());
     f.related = snapshot.backing_snapshots().into_iter().map(str::to_owned).collect();
     f
+}
+
+/// The remedy that removes `grantees` (and only them) from `snapshot`.
+fn remedy_on(snapshot: &Snapshot, grantees: &[crate::model::Grantee]) -> Option<crate::model::Remedy> {
+    let bindings = snapshot.attributes.get(crate::model::IAM_BINDINGS).map(String::as_str);
+    crate::model::Remedy::remove(&snapshot.scope, &snapshot.id, grantees, bindings)
 }
 
 /// What the subject is, in a finding's message: `snapshot`; `docdb cluster
@@ -530,6 +307,8 @@ pub(crate) mod test_support {
             resources: vec![id.into()],
             subjects: vec![id.into()],
             added: Vec::new(),
+            removed: Vec::new(),
+            error_code: None,
             actor: crate::model::Actor {
                 principal: Some("arn:aws:iam::111111111111:user/mallory".into()),
                 identity_type: Some("IAMUser".into()),
@@ -615,6 +394,7 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn rule_ids_are_unique_and_each_has_its_policy_key() {

@@ -39,6 +39,7 @@ impl Rule for PublicShare {
                 f.severity = if blocked { Severity::Medium } else { Severity::Critical };
                 f.score = 3;
                 f.grantees = vec!["all".into()];
+                f.remedy = super::remedy_on(s, &[crate::model::Grantee::Public]);
                 f
             })
             .collect()

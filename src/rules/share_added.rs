@@ -37,6 +37,9 @@ impl Rule for ShareAdded {
                 f.snapshot_id = Some(id.to_owned());
                 f.grantees = vec![g.label().to_owned()];
                 (f.severity, f.score) = if trusted { (Severity::Info, 1) } else { (Severity::High, 3) };
+                // Still granted: remove it (only this grantee).
+                let listed = ctx.listed(scope, id).filter(|s| s.grantees.contains(g));
+                f.remedy = listed.filter(|_| !trusted).and_then(|s| super::remedy_on(s, std::slice::from_ref(g)));
                 f
             })
             .collect()

@@ -41,6 +41,10 @@ impl Rule for UnencryptedShare {
                 let mut f = raise_on(self, s, message);
                 f.score = if untrusted { 3 } else { 2 };
                 f.grantees = labels;
+                // Only the untrusted grantees: a trusted share stays.
+                let untrusted: Vec<Grantee> =
+                    grantees.into_iter().filter(|g| !ctx.trusts(&s.scope.account, g)).cloned().collect();
+                f.remedy = super::remedy_on(s, &untrusted);
                 Some(f)
             })
             .collect()

@@ -6,8 +6,43 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    Actor, AuditEvent, Change, ChangeKind, Coverage, Finding, Provider, Scope, event_names, grant_event,
+    Actor, AuditEvent, Baseline, Change, ChangeKind, Coverage, Finding, Grantee, Provider, Scope, event_names,
+    grant_event,
 };
+
+/// From when to read each place's audit log (`account`, `region`; Azure:
+/// `subscription`, `*`): the earliest last complete listing of its scopes in
+/// the baseline, less `overlap` (events delivered late), so a share added
+/// and removed since any of them is read whatever other runs went into the
+/// database since (another region, another provider, a failed scan). A
+/// place none of whose scopes has a listing reads from `fallback`.
+pub fn lookup_windows<'a>(
+    places: impl IntoIterator<Item = (&'a str, &'a str)>,
+    provider: Provider,
+    baseline: &Baseline,
+    fallback: jiff::Timestamp,
+    overlap: jiff::SignedDuration,
+) -> BTreeMap<(String, String), jiff::Timestamp> {
+    let mut earliest: BTreeMap<(&str, &str), jiff::Timestamp> = BTreeMap::new();
+    for (scope, read) in &baseline.shares_read {
+        if scope.provider != provider {
+            continue;
+        }
+        let Some(at) = read.listed_at else { continue };
+        // Azure's Activity Log is read per subscription, for every location.
+        let region = if provider == Provider::Azure { "*" } else { scope.region.as_str() };
+        let slot = earliest.entry((scope.account.as_str(), region)).or_insert(at);
+        *slot = (*slot).min(at);
+    }
+    places
+        .into_iter()
+        .map(|(account, region)| {
+            let from = earliest.get(&(account, region)).copied().unwrap_or(fallback);
+            let since = from.checked_sub(overlap).unwrap_or(from);
+            ((account.to_owned(), region.to_owned()), since)
+        })
+        .collect()
+}
 
 /// The event names to look up per (account, region): those that make each
 /// AWS change, and in every scope listed again (complete, with a baseline)
@@ -59,7 +94,12 @@ pub fn subscriptions_to_read(
     changed.chain(listed_again).cloned().collect()
 }
 
-/// Give each change the actor of its latest matching event.
+/// Give each change the actor of its latest matching event: one that took
+/// effect (a refused call changed nothing), of a name that makes the change,
+/// and for an AWS share change one in its direction naming its grantee (a
+/// share added takes the event that added that grantee, a share removed the
+/// one that removed it, or a reset), so two people's calls on one snapshot
+/// are never swapped.
 pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
     // Indexed once by (account, resource): a burst of changes must not scan
     // every event for each. Settings changes name no resource: by account.
@@ -83,9 +123,20 @@ pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
             .flatten()
             // Azure's Activity Log names no location: its events say `*`.
             .filter(|e| e.region == c.scope.region || e.region == "*")
-            .filter(|e| names.contains(&e.actor.event_name.as_str()))
+            .filter(|e| e.succeeded() && names.contains(&e.actor.event_name.as_str()))
+            .filter(|e| in_direction(c, e))
             .max_by(|a, b| a.actor.event_time.cmp(&b.actor.event_time))
             .map(|e| e.actor.clone());
+    }
+}
+
+/// An AWS share change matches an event that moved its grantee its way.
+fn in_direction(c: &Change, e: &AuditEvent) -> bool {
+    let names = |labels: &[String], grantee: &Grantee| labels.iter().any(|l| Grantee::decode(l) == *grantee);
+    match (c.scope.provider, c.kind, &c.grantee) {
+        (Provider::Aws, ChangeKind::ShareAdded, Some(grantee)) => names(&e.added, grantee),
+        (Provider::Aws, ChangeKind::ShareRemoved, Some(grantee)) => e.resets() || names(&e.removed, grantee),
+        _ => true,
     }
 }
 
@@ -122,6 +173,8 @@ mod tests {
             resources: vec![resource.into()],
             subjects: Vec::new(),
             added: Vec::new(),
+            removed: Vec::new(),
+            error_code: None,
             actor: Actor {
                 principal: Some(who.into()),
                 identity_type: Some("IAMUser".into()),
@@ -149,9 +202,9 @@ mod tests {
     #[test]
     fn a_change_takes_the_latest_event_of_its_kind_naming_its_snapshot() {
         let events = [
-            event("ModifySnapshotAttribute", "snap-a", "2026-12-02T10:00:00Z", "early"),
-            event("ModifySnapshotAttribute", "snap-a", "2026-12-02T11:00:00Z", "late"),
-            event("ModifySnapshotAttribute", "snap-b", "2026-12-02T12:00:00Z", "other snapshot"),
+            share_event("snap-a", "2026-12-02T10:00:00Z", "early", &["all"], &[]),
+            share_event("snap-a", "2026-12-02T11:00:00Z", "late", &["all"], &[]),
+            share_event("snap-b", "2026-12-02T12:00:00Z", "other snapshot", &["all"], &[]),
             event("DeleteSnapshot", "snap-a", "2026-12-02T13:00:00Z", "other kind"),
         ];
         let mut changes = [change(ChangeKind::ShareAdded, "snap-a"), change(ChangeKind::Added, "snap-c")];
@@ -179,6 +232,71 @@ mod tests {
         assert_eq!(
             names(true),
             ["CopySnapshot", "CreateSnapshot", "CreateSnapshots", "DeleteSnapshot", "ModifySnapshotAttribute"]
+        );
+    }
+
+    fn share_event(resource: &str, at: &str, who: &str, added: &[&str], removed: &[&str]) -> AuditEvent {
+        AuditEvent {
+            added: added.iter().map(|a| a.to_string()).collect(),
+            removed: removed.iter().map(|r| r.to_string()).collect(),
+            ..event("ModifySnapshotAttribute", resource, at, who)
+        }
+    }
+
+    /// Regression (issue 27, part 2.2 and 2.3): share-added(999) took the
+    /// actor of a later removal of 888, and a refused call could be the
+    /// actor of someone else's share.
+    #[test]
+    fn a_share_change_takes_the_event_that_moved_its_grantee_its_way() {
+        let with =
+            |kind, grantee: &str| Change { grantee: Some(Grantee::Account(grantee.into())), ..change(kind, "snap-a") };
+        let mut refused = share_event("snap-a", "2026-12-02T12:30:00Z", "refused", &["999999999999"], &[]);
+        refused.error_code = Some("UnauthorizedOperation".into());
+        let events = [
+            share_event("snap-a", "2026-12-02T10:00:00Z", "alice", &["999999999999"], &[]),
+            share_event("snap-a", "2026-12-02T11:00:00Z", "bob", &[], &["888888888888"]),
+            refused,
+        ];
+        let mut changes =
+            [with(ChangeKind::ShareAdded, "999999999999"), with(ChangeKind::ShareRemoved, "888888888888")];
+        attach_to_changes(&mut changes, &events);
+        let who = |c: &Change| c.actor.as_ref().and_then(|a| a.principal.clone());
+        assert_eq!(who(&changes[0]).as_deref(), Some("alice"), "the one who added 999, not bob, not the refused call");
+        assert_eq!(who(&changes[1]).as_deref(), Some("bob"));
+        // A reset removes every grantee: it is the actor of any removal.
+        let reset = event("ResetSnapshotAttribute", "snap-a", "2026-12-02T12:00:00Z", "carol");
+        let mut removed = [with(ChangeKind::ShareRemoved, "777777777777")];
+        attach_to_changes(&mut removed, &[events[0].clone(), reset]);
+        assert_eq!(who(&removed[0]).as_deref(), Some("carol"));
+    }
+
+    /// Regression (issue 27, part 2.1): the window started at the newest
+    /// scan of the database; it starts at each place's earliest last
+    /// complete listing, less the overlap.
+    #[test]
+    fn each_place_reads_from_its_earliest_listing_less_the_overlap() {
+        let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
+        let mut baseline = Baseline::default();
+        let mut listed = |service, region: &str, t: &str| {
+            let scope = Scope { service, region: region.into(), ..scope() };
+            baseline.shares_read.entry(scope).or_default().listed_at = Some(at(t));
+        };
+        listed(crate::model::Service::Ebs, "eu-west-1", "2026-12-02T10:00:00Z");
+        // RDS failed since: its last complete listing is older.
+        listed(crate::model::Service::Rds, "eu-west-1", "2026-12-01T10:00:00Z");
+        listed(crate::model::Service::Ebs, "us-east-1", "2026-12-02T09:00:00Z");
+        let overlap = jiff::SignedDuration::from_hours(2);
+        let fallback = at("2026-12-02T12:00:00Z");
+        let places = [("1", "eu-west-1"), ("1", "us-east-1"), ("1", "ap-south-1")];
+        let windows = lookup_windows(places, Provider::Aws, &baseline, fallback, overlap);
+        let of = |r: &str| windows[&("1".to_owned(), r.to_owned())].to_string();
+        assert_eq!(of("eu-west-1"), "2026-12-01T08:00:00Z");
+        assert_eq!(of("us-east-1"), "2026-12-02T07:00:00Z");
+        assert_eq!(of("ap-south-1"), "2026-12-02T10:00:00Z", "no listing: the newest scan, less the overlap");
+        assert_eq!(
+            lookup_windows([("1", "*")], Provider::Azure, &baseline, fallback, overlap)[&("1".into(), "*".into())],
+            at("2026-12-02T10:00:00Z"),
+            "another provider's listings are not this one's"
         );
     }
 }

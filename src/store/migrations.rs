@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("20261202180000_actors", include_str!("migrations/20261202180000_actors.sql")),
     ("20261203000000_share_verification", include_str!("migrations/20261203000000_share_verification.sql")),
     ("20261204000000_streamed_scans", include_str!("migrations/20261204000000_streamed_scans.sql")),
+    ("20261207000000_remedies", include_str!("migrations/20261207000000_remedies.sql")),
 ];
 
 /// Bring the schema up to date. A database carrying a migration this build

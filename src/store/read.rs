@@ -180,7 +180,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
-                        grantees, related, message, status, first_seen, suppressed_by, actor
+                        grantees, related, message, status, first_seen, suppressed_by, actor, remedy
                  FROM findings
                  WHERE scan_id = (SELECT max(id) FROM scans) AND status != 'resolved'
                    AND NOT EXISTS (SELECT 1 FROM retired_scopes r
@@ -225,6 +225,10 @@ impl Store {
             first_seen: row.get(14).map_err(get)?,
             suppressed_by: row.get(15).map_err(get)?,
             actor: self.actor_from(row.get(16).map_err(get)?)?,
+            remedy: {
+                let text: Option<String> = row.get(17).map_err(get)?;
+                text.map(|t| serde_json::from_str(&t).map_err(|_| self.bad("remedy", t.clone()))).transpose()?
+            },
         })
     }
 

@@ -74,7 +74,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT provider, service, account, region, rule, severity, score, mitre, subject, snapshot_id,
-                        grantees, related, message, status, first_seen, suppressed_by, actor
+                        grantees, related, message, status, first_seen, suppressed_by, actor, remedy
                  FROM findings WHERE scan_id = ?1",
             )
             .map_err(|e| self.err(e))?;

@@ -72,6 +72,7 @@ fn finding(region: &str, subject: &str) -> Finding {
         first_seen: Some("2026-11-24T12:00:00Z".into()),
         suppressed_by: None,
         actor: None,
+        remedy: None,
     }
 }
 

@@ -122,8 +122,9 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
     }
     let mut stmt = tx.prepare(
         "INSERT INTO findings (scan_id, rule, severity, provider, service, account, region, snapshot_id, grantees,
-                               message, subject, score, mitre, status, first_seen, related, suppressed_by, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                               message, subject, score, mitre, status, first_seen, related, suppressed_by, actor,
+                               remedy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     for f in rec.findings {
@@ -146,7 +147,8 @@ fn write_scan(tx: &Transaction<'_>, rec: &ScanRecord<'_>) -> rusqlite::Result<i6
             f.first_seen,
             json(&f.related),
             f.suppressed_by,
-            actor_json(f.actor.as_ref())
+            actor_json(f.actor.as_ref()),
+            f.remedy.as_ref().and_then(|r| serde_json::to_string(r).ok())
         ])?;
     }
     let mut stmt = tx.prepare("INSERT INTO api_calls (scan_id, action, count) VALUES (?1, ?2, ?3)")?;

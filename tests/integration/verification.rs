@@ -206,3 +206,61 @@ fn a_late_event_is_read_by_the_next_scan_and_a_public_share_at_once() {
     let shared = late.records("change").pop().unwrap();
     assert_eq!(shared["actor"]["event_name"], "ModifySnapshotAttribute", "{shared}");
 }
+
+/// Regression (issue 27, part 1): EBS and AMIs re-read public exposure every
+/// scan through their public listings; RDS did not, so an RDS snapshot made
+/// public whose CloudTrail event was lost kept its carried (private) list.
+/// RDS now lists its public DB and cluster snapshots (`SnapshotType=public`,
+/// `IncludePublic`: every account's, the scanned account's picked by ARN).
+#[test]
+fn an_rds_snapshot_made_public_whose_event_is_lost_is_found_by_the_public_listing() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let database = rds(&proxy.url, "us-east-1");
+    rt.block_on(async {
+        create_db_instance(&database, "orders").await;
+        let snapshot =
+            database.create_db_snapshot().db_instance_identifier("orders").db_snapshot_identifier("orders-manual");
+        snapshot.send().await.expect("CreateDBSnapshot");
+        common::create_db_cluster(&database, "ledger").await;
+        let snapshot = database
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier("ledger")
+            .db_cluster_snapshot_identifier("ledger-manual");
+        snapshot.send().await.expect("CreateDBClusterSnapshot");
+    });
+    policy(&dir, "");
+    assert_eq!(scan(&dir, &proxy).code, 0);
+    proxy.state.reset_counts();
+    let quiet = scan(&dir, &proxy);
+    assert_eq!(coverage(&quiet, "rds")["verification"], "incremental", "{quiet:?}");
+    assert_eq!(proxy.state.count("DescribeDBSnapshots"), 2, "the listing and the public listing");
+    assert_eq!(proxy.state.count("DescribeDBClusterSnapshots"), 2, "the listing and the public listing");
+    assert_eq!(proxy.state.count("DescribeDBSnapshotAttributes"), 0, "{quiet:?}");
+
+    // Made public, and CloudTrail never tells.
+    proxy.state.set(|f| {
+        f.unrecorded.insert("ModifyDBSnapshotAttribute".into());
+        f.unrecorded.insert("ModifyDBClusterSnapshotAttribute".into());
+    });
+    rt.block_on(async {
+        let db = database.modify_db_snapshot_attribute().db_snapshot_identifier("orders-manual");
+        db.attribute_name("restore").values_to_add("all").send().await.expect("ModifyDBSnapshotAttribute");
+        let cluster = database.modify_db_cluster_snapshot_attribute().db_cluster_snapshot_identifier("ledger-manual");
+        cluster.attribute_name("restore").values_to_add("all").send().await.expect("ModifyDBClusterSnapshotAttribute");
+    });
+    proxy.state.reset_counts();
+    let run = scan(&dir, &proxy);
+    assert_eq!(
+        changes(&run),
+        [change("share-added", "ledger-manual", "all"), change("share-added", "orders-manual", "all")],
+        "{run:?}"
+    );
+    let public: Vec<Value> = run.records("finding").into_iter().filter(|f| f["rule"] == "public-share").collect();
+    assert_eq!(public.len(), 2, "{run:?}");
+    // Only the lists the public listing disagreed about were read; another
+    // account's public snapshot is not this account's.
+    assert_eq!(proxy.state.count("DescribeDBSnapshotAttributes"), 1);
+    assert_eq!(proxy.state.count("DescribeDBClusterSnapshotAttributes"), 1);
+    assert!(!run.stdout.contains("someone-elses-public"), "{run:?}");
+}

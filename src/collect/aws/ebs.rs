@@ -54,12 +54,10 @@ impl AwsCollector for EbsSnapshots {
             };
             let listing = Meter::Ec2("DescribeSnapshots");
             let mut snapshots = list_all(ctx, listing, "DescribeSnapshots", |t| send(false, t), map(true)).await?;
-            let public = || async {
-                let listed = list_all(ctx, listing, "DescribeSnapshots", |t| send(true, t), map(false)).await?;
-                Ok(listed.into_iter().map(|s| s.id).collect())
-            };
-            let selection = verify::select(ctx, Service::Ebs, &mut snapshots, Some(public)).await;
-            let unread = fill_grantees(ctx, &mut snapshots, |s| selection.must_read(s), self).await;
+            // The state first: with `block-all-sharing` AWS keeps a snapshot's
+            // "public" attribute but lists it as public to no one ("Block
+            // public access for snapshots", Amazon EBS User Guide), so the
+            // public listing cannot disagree with a carried list: not read.
             let state = block_public_access::read(ctx, "GetSnapshotBlockPublicAccessState", |few_retries| async move {
                 let out = ctx
                     .ec2
@@ -71,6 +69,13 @@ impl AwsCollector for EbsSnapshots {
                 out.map(|o| o.state().map(|s| s.as_str().to_owned()))
             })
             .await;
+            let public = || async {
+                let listed = list_all(ctx, listing, "DescribeSnapshots", |t| send(true, t), map(false)).await?;
+                Ok(listed.into_iter().map(|s| s.id).collect())
+            };
+            let public = (state != "block-all-sharing").then_some(public);
+            let selection = verify::select(ctx, Service::Ebs, &mut snapshots, public).await;
+            let unread = fill_grantees(ctx, &mut snapshots, |s| selection.must_read(s), self).await;
             Ok(ScopeListing { snapshots, unread, block_public_access: Some(state), verification: Some(selection) })
         })
     }

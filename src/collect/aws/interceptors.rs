@@ -1,8 +1,12 @@
 //! SDK interceptors on every AWS client: count every request attempt, and
-//! refuse a listing whose XML body was cut off.
+//! refuse a listing whose XML body was cut off; on CloudTrail lookups, read
+//! AWS's clock from the response `Date`.
+
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -60,6 +64,45 @@ impl Intercept for RejectCutXml {
     }
 }
 
+/// How far this machine's clock is ahead of AWS's, the most seen: the
+/// `Date` header of each answer (RFC 9110, an IMF-fixdate, which every AWS
+/// endpoint sends) against the local clock when it arrived. CloudTrail
+/// lookups start from times this clock recorded, so a clock ahead of AWS
+/// would skip the events in between.
+#[derive(Debug, Clone, Default)]
+pub struct ClockAhead(Arc<Mutex<Option<jiff::SignedDuration>>>);
+
+impl ClockAhead {
+    pub fn most(&self) -> Option<jiff::SignedDuration> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn saw(&self, server: jiff::Timestamp, local: jiff::Timestamp) {
+        let ahead = local.duration_since(server);
+        let mut most = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *most = Some(most.map_or(ahead, |m| m.max(ahead)));
+    }
+}
+
+impl Intercept for ClockAhead {
+    fn name(&self) -> &'static str {
+        "snapaudit::ClockAhead"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context.response().headers().get("date");
+        if let Some(server) = date.and_then(|d| jiff::fmt::rfc2822::parse(d).ok()) {
+            self.saw(server.timestamp(), jiff::Timestamp::now());
+        }
+        Ok(())
+    }
+}
+
 /// Whether `body` (XML) ends by closing the element it opened first.
 fn is_whole_xml(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(body);
@@ -79,6 +122,21 @@ fn is_whole_xml(body: &[u8]) -> bool {
     }
     let root_tag_end = open.find('>').map(|i| &open[..i]);
     root_tag_end.is_some_and(|tag| tag.ends_with('/')) || text.ends_with(&format!("</{name}>"))
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::ClockAhead;
+
+    #[test]
+    fn the_clock_keeps_the_most_it_was_ahead() {
+        let clock = ClockAhead::default();
+        assert_eq!(clock.most(), None);
+        let server = jiff::fmt::rfc2822::parse("Mon, 07 Dec 2026 22:48:18 GMT").unwrap().timestamp();
+        clock.saw(server, server + jiff::SignedDuration::from_secs(90));
+        clock.saw(server, server - jiff::SignedDuration::from_secs(5));
+        assert_eq!(clock.most(), Some(jiff::SignedDuration::from_secs(90)));
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod accounts;
 mod ami;
 mod attribution;
 mod block_public_access;
+mod cloudtrail_record;
 mod ebs;
 mod error;
 mod interceptors;
@@ -14,6 +15,7 @@ mod rds;
 mod retry;
 mod session;
 mod shares;
+mod trail;
 mod verify;
 
 use std::future::Future;
@@ -27,9 +29,10 @@ use crate::model::{AccountReach, Coverage, Provider, Reach, Scope, Service, Snap
 
 pub use attribution::Attributor;
 pub use error::ScopeError;
+pub use options::ShareVerification;
 pub use options::{AccountChoice, AssumeRole, AwsOptions, RegionChoice, looks_like_region};
 pub use pace::{Meter, RateLimit};
-pub use verify::ShareVerification;
+pub use trail::CLOUDTRAIL_HISTORY;
 
 /// A boxed future, so collectors can sit in one list of trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -46,7 +49,7 @@ pub struct RegionContext {
     pacer: Arc<pace::Pacer>,
     progress: Arc<Progress>,
     /// The scan's CloudTrail lookups, shared with the attribution.
-    trail: Arc<attribution::Trail>,
+    trail: Arc<trail::Trail>,
     verify: Arc<ShareVerification>,
 }
 
@@ -119,7 +122,7 @@ const COMMON_PERMISSIONS: &[&str] = &["sts:GetCallerIdentity", "ec2:DescribeRegi
 
 pub fn required_permissions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = COMMON_PERMISSIONS.to_vec();
-    all.extend_from_slice(attribution::PERMISSIONS);
+    all.extend_from_slice(trail::PERMISSIONS);
     for collector in COLLECTORS {
         all.extend_from_slice(collector.permissions());
     }
@@ -161,7 +164,7 @@ pub async fn collect(
 ) -> Result<(Collected, Attributor), CollectError> {
     let mut plan = accounts::plan(options, api_calls).await?;
     let pacer = Arc::new(pace::Pacer::new(options.rate.with_headroom(), options.rds_rate.with_headroom()));
-    let trail = Arc::new(attribution::Trail::new(pacer.clone()));
+    let trail = Arc::new(trail::Trail::new(pacer.clone()));
     let verify = Arc::new(options.verification.clone());
     // Accounts join the progress as they are known: the plan's, then each
     // further page of the organization's.

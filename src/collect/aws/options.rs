@@ -1,8 +1,13 @@
 //! What an AWS scan covers and how fast it may go: regions, profiles, roles
-//! and accounts, endpoint, pacing and concurrency.
+//! and accounts, endpoint, pacing, concurrency and share verification.
+//! Plain data: it imports no part of the collector.
 
-use super::pace::RateLimit;
-use super::verify::ShareVerification;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::collect::buckets::RateLimit;
+use crate::model::{PriorShares, Verification};
 
 /// Which regions to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +83,34 @@ impl Default for AwsOptions {
             max_concurrency: 16,
             max_concurrent_regions: 32,
             verification: ShareVerification::default(),
+        }
+    }
+}
+
+/// How share lists are checked, and what the baseline knew.
+#[derive(Debug, Clone)]
+pub struct ShareVerification {
+    pub mode: Verification,
+    /// Every share list is re-read at least this often (incremental).
+    pub every: SignedDuration,
+    /// The baseline's scopes, when their lists were read, and each
+    /// snapshot's last read list (loaded for incremental scans only).
+    pub prior: Option<Arc<PriorShares>>,
+    /// The scan's start (`None`: the clock when a scope is selected).
+    pub now: Option<Timestamp>,
+    /// How late a CloudTrail event may arrive (policy `cloudtrail_overlap`):
+    /// the share events are looked up from the last listing less this.
+    pub overlap: SignedDuration,
+}
+
+impl Default for ShareVerification {
+    fn default() -> Self {
+        ShareVerification {
+            mode: Verification::Full,
+            every: SignedDuration::from_hours(24),
+            prior: None,
+            now: None,
+            overlap: SignedDuration::from_hours(2),
         }
     }
 }

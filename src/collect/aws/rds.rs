@@ -17,6 +17,16 @@ use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 /// The largest page the RDS describe calls serve.
 const PAGE_SIZE: i32 = 100;
 
+/// The identifier of one of `account`'s snapshots from its ARN
+/// (`arn:aws:rds:REGION:ACCOUNT:snapshot:NAME`, `...:cluster-snapshot:NAME`),
+/// `None` for another account's: a public listing names every account's
+/// public snapshots, by ARN.
+fn own_id(arn: Option<&str>, account: &str, kind: &str) -> Option<String> {
+    let mut parts = arn?.splitn(7, ':');
+    let (owner, resource, name) = (parts.nth(4)?, parts.next()?, parts.next()?);
+    (owner == account && resource == kind).then(|| name.to_owned())
+}
+
 /// AWS refuses to share automated snapshots; their exposure is always none.
 fn shareable(s: &Snapshot) -> bool {
     s.kind.as_deref() != Some("automated")
@@ -35,17 +45,21 @@ fn restore_attribute<'a>(attributes: impl Iterator<Item = (Option<&'a str>, &'a 
     attributes.filter(|(name, _)| *name == Some("restore")).flat_map(|(_, values)| restore_grantees(values)).collect()
 }
 
-/// Share lists, then the scope's listing, for either RDS collector. RDS
-/// has no listing of just the public snapshots: an incremental scan finds
-/// changed ones by their events.
-async fn finish(
+/// Share lists, then the scope's listing, for either RDS collector.
+/// `public` lists the ids of the scope's public snapshots: an incremental
+/// scan re-reads every list it disagrees with, events or not.
+async fn finish<F, Fut>(
     ctx: &RegionContext,
     service: Service,
     mut snapshots: Vec<Snapshot>,
     reader: &dyn ReadShares,
-) -> Result<ScopeListing, ScopeError> {
-    let no_public_listing: Option<fn() -> std::future::Ready<_>> = None;
-    let selection = verify::select(ctx, service, &mut snapshots, no_public_listing).await;
+    public: F,
+) -> Result<ScopeListing, ScopeError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<std::collections::BTreeSet<String>, ScopeError>>,
+{
+    let selection = verify::select(ctx, service, &mut snapshots, Some(public)).await;
     let unread = fill_grantees(ctx, &mut snapshots, |s| shareable(s) && selection.must_read(s), reader).await;
     Ok(ScopeListing { snapshots, unread, block_public_access: None, verification: Some(selection) })
 }
@@ -70,7 +84,31 @@ impl AwsCollector for RdsDbSnapshots {
                 listed: page.db_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(ctx, Service::Rds, list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?, self).await
+            let listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
+            // RDS API Reference, DescribeDBSnapshots: `SnapshotType=public`
+            // with `IncludePublic` lists every public DB snapshot of the
+            // region, any account's; this account's are picked by ARN.
+            let public = || async {
+                let send = |marker| {
+                    let request = ctx.rds.describe_db_snapshots().snapshot_type("public").include_public(true);
+                    request.max_records(PAGE_SIZE).set_marker(marker).send()
+                };
+                let map = |page: &DescribeDbSnapshotsOutput| Page {
+                    snapshots: page
+                        .db_snapshots()
+                        .iter()
+                        .filter_map(|s| {
+                            let id = own_id(s.db_snapshot_arn(), &ctx.account, "snapshot")?;
+                            Some(Snapshot { id, ..db_snapshot(&scope, s)? })
+                        })
+                        .collect(),
+                    listed: 0,
+                    next: page.marker().map(str::to_owned),
+                };
+                let listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
+                Ok(listed.into_iter().map(|s| s.id).collect())
+            };
+            finish(ctx, Service::Rds, listed, self, public).await
         })
     }
 }
@@ -141,13 +179,29 @@ impl AwsCollector for RdsClusterSnapshots {
                 listed: page.db_cluster_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            finish(
-                ctx,
-                Service::RdsCluster,
-                list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?,
-                self,
-            )
-            .await
+            let listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
+            // As for DB snapshots (RDS API Reference, DescribeDBClusterSnapshots).
+            let public = || async {
+                let send = |marker| {
+                    let request = ctx.rds.describe_db_cluster_snapshots().snapshot_type("public").include_public(true);
+                    request.max_records(PAGE_SIZE).set_marker(marker).send()
+                };
+                let map = |page: &DescribeDbClusterSnapshotsOutput| Page {
+                    snapshots: page
+                        .db_cluster_snapshots()
+                        .iter()
+                        .filter_map(|s| {
+                            let id = own_id(s.db_cluster_snapshot_arn(), &ctx.account, "cluster-snapshot")?;
+                            Some(Snapshot { id, ..cluster_snapshot(&scope, s)? })
+                        })
+                        .collect(),
+                    listed: 0,
+                    next: page.marker().map(str::to_owned),
+                };
+                let listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
+                Ok(listed.into_iter().map(|s| s.id).collect())
+            };
+            finish(ctx, Service::RdsCluster, listed, self, public).await
         })
     }
 }
@@ -207,4 +261,24 @@ fn engine(engine: Option<&str>) -> Fields {
         attributes.insert("engine".to_owned(), engine.to_owned());
     }
     attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_id;
+
+    #[test]
+    fn a_public_listing_keeps_only_the_accounts_own_snapshots() {
+        let arn = |account: &str, kind: &str| format!("arn:aws:rds:us-east-1:{account}:{kind}:orders-2026");
+        assert_eq!(
+            own_id(Some(&arn("111111111111", "snapshot")), "111111111111", "snapshot").as_deref(),
+            Some("orders-2026")
+        );
+        assert_eq!(own_id(Some(&arn("222222222222", "snapshot")), "111111111111", "snapshot"), None);
+        assert_eq!(own_id(Some(&arn("111111111111", "cluster-snapshot")), "111111111111", "snapshot"), None);
+        assert_eq!(own_id(None, "111111111111", "snapshot"), None);
+        // Automated snapshots keep their `rds:` prefix in the name.
+        let automated = "arn:aws:rds:us-east-1:111111111111:snapshot:rds:orders-2026-12-07-03-00";
+        assert_eq!(own_id(Some(automated), "111111111111", "snapshot").as_deref(), Some("rds:orders-2026-12-07-03-00"));
+    }
 }

@@ -14,38 +14,23 @@
 //!   than that.
 //!
 //! Nothing shrinks silently: a lookup that fails, a public listing that
-//! fails, or a scope with no baseline falls back to the full sweep, and the
-//! coverage row says which mode ran and when its oldest list was read.
+//! fails, a scope with no baseline, a last listing older than CloudTrail's
+//! 90 days of event history, or a clock ahead of AWS's (the answers' `Date`)
+//! falls back to the full sweep, and the coverage row says which mode ran
+//! and when its oldest list was read.
+//!
+//! The bound: a list is carried at most `every` after it was read, plus
+//! the time to the next scan (a list just short of due is read by the scan
+//! after), so every list is re-read within `every` + one scan interval.
 
 use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
-use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::attribution::why_unread;
+use super::trail::{CLOCK_TOLERANCE, CLOUDTRAIL_HISTORY, why_unread};
 use super::{RegionContext, ScopeError};
-use crate::collect::AUDIT_LOG_OVERLAP;
-use crate::model::{ChangeKind, Coverage, Grantee, PriorShares, Service, Snapshot, Verification, event_names};
-
-/// How share lists are checked, and what the baseline knew.
-#[derive(Debug, Clone)]
-pub struct ShareVerification {
-    pub mode: Verification,
-    /// Every share list is re-read at least this often (incremental).
-    pub every: SignedDuration,
-    /// The baseline's scopes, when their lists were read, and each
-    /// snapshot's last read list (loaded for incremental scans only).
-    pub prior: Option<Arc<PriorShares>>,
-    /// The scan's start (`None`: the clock when a scope is selected).
-    pub now: Option<Timestamp>,
-}
-
-impl Default for ShareVerification {
-    fn default() -> Self {
-        ShareVerification { mode: Verification::Full, every: SignedDuration::from_hours(24), prior: None, now: None }
-    }
-}
+use crate::model::{ChangeKind, Coverage, Grantee, Service, Snapshot, Verification, event_names};
 
 /// The share lists one scope reads this scan.
 #[derive(Debug)]
@@ -108,9 +93,15 @@ where
         return Selection::full(now, None);
     };
     let Some(read_at) = prior.baseline.shares_read.get(&scope) else { return Selection::full(now, None) };
-    let Some(since) = read_at.listed_at.and_then(|t| t.checked_sub(AUDIT_LOG_OVERLAP).ok()) else {
+    let Some(since) = read_at.listed_at.and_then(|t| t.checked_sub(settings.overlap).ok()) else {
         return Selection::full(now, None);
     };
+    if now.duration_since(since) > CLOUDTRAIL_HISTORY {
+        let why = format!(
+            "the last complete listing ({since} with the overlap) is past CloudTrail's 90 days of event history"
+        );
+        return Selection::full(now, Some(why));
+    }
 
     let mut named: HashSet<String> = HashSet::new();
     for name in event_names(service, ChangeKind::ShareAdded) {
@@ -118,6 +109,13 @@ where
             Ok(events) => named.extend(events.into_iter().flat_map(|e| e.resources)),
             Err(e) => return Selection::full(now, Some(why_unread(&e))),
         }
+    }
+    if let Some(ahead) = ctx.trail.clock_ahead().filter(|a| *a > CLOCK_TOLERANCE) {
+        let why = format!(
+            "this machine's clock is {:#} ahead of AWS's (the answers' Date): share events since the last listing may be skipped; set the clock (NTP)",
+            SignedDuration::from_secs(ahead.as_secs())
+        );
+        return Selection::full(now, Some(why));
     }
     let public = match public_listing {
         Some(list) => match list().await {

@@ -3,7 +3,7 @@
 //! api-version 2015-04-01), read after the diff for just the subscriptions
 //! that changed: snapshot writes, deletions and export (SAS) grants.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -55,15 +55,14 @@ struct HttpRequest {
 }
 
 impl ActivityLog {
-    /// Successful snapshot operations in `subscriptions` since `since`;
-    /// subscriptions whose log could not be read, with why.
+    /// Successful snapshot operations in each subscription since its start
+    /// in `subscriptions`; subscriptions whose log could not be read, with why.
     pub async fn lookup(
         &self,
-        subscriptions: &BTreeSet<String>,
-        since: jiff::Timestamp,
+        subscriptions: &BTreeMap<String, jiff::Timestamp>,
     ) -> (Vec<AuditEvent>, Vec<(String, String)>) {
         let (mut events, mut unread) = (Vec::new(), Vec::new());
-        for subscription in subscriptions {
+        for (subscription, since) in subscriptions {
             let filter = format!("eventTimestamp ge '{since}' and resourceProvider eq 'Microsoft.Compute'");
             let path = format!(
                 "/subscriptions/{subscription}/providers/Microsoft.Insights/eventtypes/management/values?api-version={API_VERSION}&$filter={}",
@@ -105,6 +104,8 @@ fn audit_event(subscription: &str, e: EventData) -> Option<AuditEvent> {
         subjects: resources.clone(),
         resources,
         added: Vec::new(),
+        removed: Vec::new(),
+        error_code: None,
         actor: Actor {
             principal: e.caller,
             // Entra ID's `idtyp` claim: `user` or `app`.

@@ -25,6 +25,7 @@ pub struct PolicyFile {
     pub retention: Option<String>,
     pub verification: Option<crate::model::Verification>,
     pub full_verification_every: Option<String>,
+    pub cloudtrail_overlap: Option<String>,
     #[serde(default)]
     pub rules: std::collections::BTreeMap<String, Option<RuleFile>>,
     #[serde(default)]

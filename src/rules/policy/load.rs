@@ -31,6 +31,7 @@ pub(super) struct Layer {
     pub retention: Option<SignedDuration>,
     pub verification: Option<crate::model::Verification>,
     pub full_verification_every: Option<SignedDuration>,
+    pub cloudtrail_overlap: Option<SignedDuration>,
     /// Per rule: `enabled` / `severity`, and the rule's own keys.
     pub rules: Vec<(&'static str, RuleSwitch, Mapping)>,
     pub allow: Vec<AllowEntry>,
@@ -169,6 +170,7 @@ impl Validator<'_> {
                 .full_verification_every
                 .as_deref()
                 .and_then(|d| self.duration(d, "full_verification_every")),
+            cloudtrail_overlap: file.cloudtrail_overlap.as_deref().and_then(|d| self.duration(d, "cloudtrail_overlap")),
             ..Layer::default()
         };
         for (id, block) in file.rules {

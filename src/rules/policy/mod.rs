@@ -54,6 +54,12 @@ pub struct Policy {
     pub verification: Verification,
     /// Incremental scans re-read every share list at least this often.
     pub full_verification_every: SignedDuration,
+    /// How long after a call its audit-log event may still arrive: every
+    /// lookup reaches this far before the listing it follows. CloudTrail
+    /// delivers "within an average of about 5 minutes" with no bound
+    /// ("CloudTrail concepts"); an event later than this is missed
+    /// (docs/guarantees.md). The Azure Activity Log is read with it too.
+    pub cloudtrail_overlap: SignedDuration,
     /// `enabled` / `severity` per rule id, where a file stated them.
     pub switches: BTreeMap<&'static str, RuleSwitch>,
     /// Each rule's own settings as stated, merged key by key; the rule
@@ -96,6 +102,7 @@ impl Default for Policy {
             retention: None,
             verification: Verification::Full,
             full_verification_every: SignedDuration::from_hours(24),
+            cloudtrail_overlap: SignedDuration::from_hours(2),
             switches: BTreeMap::new(),
             rule_settings: BTreeMap::new(),
             allow: Vec::new(),
@@ -193,6 +200,7 @@ impl Policy {
         }
         set(&mut self.verification, layer.verification);
         set(&mut self.full_verification_every, layer.full_verification_every);
+        set(&mut self.cloudtrail_overlap, layer.cloudtrail_overlap);
         for (rule, switch, settings) in layer.rules {
             let current = self.switches.entry(rule).or_default();
             current.enabled = switch.enabled.or(current.enabled);

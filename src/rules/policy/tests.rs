@@ -40,6 +40,15 @@ fn every_validation_problem_is_reported() {
     assert_eq!(problems[1].line, Some(2));
 }
 
+/// Issue 27, part 2.4: how late a CloudTrail event may arrive is a setting,
+/// 2 hours unless the policy says otherwise.
+#[test]
+fn the_cloudtrail_overlap_is_two_hours_unless_stated() {
+    assert_eq!(Policy::default().cloudtrail_overlap, SignedDuration::from_hours(2));
+    let p = Policy::parse("version: 1\ncloudtrail_overlap: 6h\n").unwrap();
+    assert_eq!(p.cloudtrail_overlap, SignedDuration::from_hours(6));
+}
+
 #[test]
 fn later_files_override_only_what_they_state() {
     let dir = std::env::temp_dir().join(format!("snapaudit-policy-{}", std::process::id()));
@@ -111,6 +120,7 @@ fn bad_values_name_their_line_and_key() {
         ("allow:\n  - reason: x\n    tag: t\n    rules: [bulk-creaton]\n", 5, "allow.rules"),
         ("allow:\n  - reason: nothing to match\n", 3, "allow"),
         ("notify:\n  url_file: \"  \"\n", 3, "notify.url_file"),
+        ("cloudtrail_overlap: two hours\n", 2, "cloudtrail_overlap"),
     ];
     for (body, line, key) in cases {
         let text = format!("version: 1\n{body}");

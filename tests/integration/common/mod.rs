@@ -104,6 +104,15 @@ impl Drop for TempDir {
     }
 }
 
+/// Wait into the next whole second: a scan judges only audit events stamped
+/// (in whole seconds) before the second it started in, so a test that made
+/// a change and scans at once would see it judged by the next scan.
+pub fn next_second() {
+    let now = jiff::Timestamp::now();
+    let into = now.subsec_nanosecond().max(0) as u64;
+    std::thread::sleep(std::time::Duration::from_nanos(1_000_000_000 - into + 20_000_000));
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }

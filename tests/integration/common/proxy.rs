@@ -67,6 +67,25 @@ pub struct Faults {
     pub expire_after: Option<u64>,
     /// CloudTrail delivers an event this long after the call (0: at once).
     pub trail_delay: Duration,
+    /// Events are recorded with an `eventTime` this long before the call:
+    /// with the scans' own times moved back as far, an event delivered that
+    /// late (CloudTrail gives no bound on delivery).
+    pub trail_backdate: Duration,
+    /// Share events are recorded in the legacy flat request form
+    /// (`operationType` beside `userIds` / `groupNames` items), as the
+    /// `OperationType` / `UserId.N` request is recorded.
+    pub legacy_trail_form: bool,
+    /// When the share list of this snapshot is read (`DescribeSnapshotAttribute`),
+    /// the proxy shares it with this account right after answering, as
+    /// someone would during a long sweep: the list read misses the share,
+    /// the event history has it.
+    pub share_after_read: Option<(String, String)>,
+    /// CloudTrail's answers carry a `Date` this far behind this machine's
+    /// clock: the scanner's clock is ahead of AWS's.
+    pub clock_behind: Duration,
+    /// Write calls of these actions leave no event (one CloudTrail lost, or
+    /// delivered past any overlap).
+    pub unrecorded: BTreeSet<String>,
     /// Role sessions last this long (AWS: 1 hour by default): `AssumeRole`
     /// answers say so in `Expiration`, and a call signed with the session's
     /// key after that answers 400 `ExpiredToken`.
@@ -137,6 +156,11 @@ pub struct ProxyState {
     /// `RestorableByUserIds`, so the proxy answers `RestorableBy=all` from
     /// these (changes must go through the proxy, as AWS sees every call).
     public_snapshots: Mutex<BTreeSet<String>>,
+    /// RDS DB and cluster snapshots made public through the proxy: moto
+    /// answers `SnapshotType=public` with nothing, so the proxy answers it
+    /// from these, as RDS does (every account's public snapshots of the
+    /// region: the proxy adds one of another account).
+    public_rds: Mutex<BTreeSet<String>>,
     /// moto's `DescribeRegions` answer, kept to answer member accounts'.
     regions_answer: Mutex<Option<String>>,
 }
@@ -164,6 +188,9 @@ struct TrailEvent {
     /// The request's parameters and the ids the response named.
     request: Vec<(String, String)>,
     response: Vec<(String, String)>,
+    /// A refused call's `errorCode` and `errorMessage` (CloudTrail records
+    /// refused calls too).
+    error: Option<(String, String)>,
 }
 
 /// Actions CloudTrail records that snapaudit attributes (management write
@@ -482,10 +509,25 @@ async fn handle(
                 serde_json::json!({"__type": "AccessDeniedException", "message": "User is not authorized to perform: cloudtrail:LookupEvents"}),
             )
         } else {
-            json_answer(StatusCode::OK, state.lookup_events(&account, &region, &form, faults.trail_delay))
+            let mut answer = json_answer(StatusCode::OK, state.lookup_events(&account, &region, &form, &faults));
+            if !faults.clock_behind.is_zero() {
+                let aws_now = jiff::Timestamp::now() - jiff::SignedDuration::try_from(faults.clock_behind).unwrap();
+                let date = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&aws_now).unwrap();
+                answer.headers_mut().insert("date", date.parse().unwrap());
+            }
+            answer
         });
     }
     if (faults.deny_regions.contains(&region) || faults.deny_actions.contains(&action)) && service != "sts" {
+        // CloudTrail records a refused write call too, with its error code.
+        if RECORDED.contains(&action.as_str()) {
+            let user_agent =
+                parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent };
+            let code = if service == "rds" { "AccessDenied" } else { "Client.UnauthorizedOperation" };
+            let error = Some((code.to_owned(), "You are not authorized to perform this operation.".to_owned()));
+            state.record(&action, caller, &form, "", error, faults.trail_backdate);
+        }
         // Each service denies in its own error format and code.
         return Ok(if service == "rds" {
             xml(StatusCode::FORBIDDEN, rds_error("AccessDenied", "User is not authorized to perform this action"))
@@ -580,7 +622,16 @@ async fn handle(
     // Organizations API Reference, ListAccounts: `MaxResults` 1-20, so an
     // organization of 1,000 accounts is 50 pages in a row; moto's pages
     // hold 100.
+    let public_rds_listing = matches!(action.as_str(), "DescribeDBSnapshots" | "DescribeDBClusterSnapshots")
+        && form_value(&form, "SnapshotType").is_some_and(|t| t == "public");
     let body = match action.as_str() {
+        _ if public_rds_listing => {
+            let kept: Vec<&str> = form
+                .split('&')
+                .filter(|p| !p.starts_with("SnapshotType=") && !p.starts_with("IncludePublic="))
+                .collect();
+            Bytes::from(kept.join("&"))
+        }
         "ListAccounts" => {
             let mut request: serde_json::Value =
                 serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::json!({}));
@@ -608,7 +659,26 @@ async fn handle(
     if RECORDED.contains(&action.as_str()) && status.is_success() {
         let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent };
-        state.record(&action, caller, &form, &text);
+        state.record(&action, caller, &form, &text, None, faults.trail_backdate);
+    }
+    if action == "DescribeSnapshotAttribute"
+        && let Some((snapshot, grantee)) = &faults.share_after_read
+        && form_value(&form, "SnapshotId").is_some_and(|id| percent_decode(&id) == *snapshot)
+    {
+        state.faults.lock().unwrap().share_after_read = None;
+        let share = format!(
+            "Action=ModifySnapshotAttribute&Version=2016-11-15&SnapshotId={snapshot}&Attribute=createVolumePermission&OperationType=add&UserId.1={grantee}"
+        );
+        let mut forward = Request::builder().method("POST").uri(format!("{upstream}/"));
+        for (name, value) in &parts.headers {
+            if name != hyper::header::CONTENT_LENGTH {
+                forward = forward.header(name, value);
+            }
+        }
+        let shared = client.request(forward.body(Full::new(Bytes::from(share.clone()))).unwrap()).await;
+        assert!(shared.is_ok_and(|r| r.status().is_success()), "share_after_read: moto refused the share");
+        let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent: "during".into() };
+        state.record("ModifySnapshotAttribute", caller, &share, "", None, Duration::ZERO);
     }
     if action == "AssumeRole"
         && status.is_success()
@@ -631,6 +701,9 @@ async fn handle(
         state.regions_answer.lock().unwrap().get_or_insert_with(|| text.clone());
         let all = form_value(&form, "AllRegions").is_some_and(|v| v == "true");
         return Ok(xml(status, state.regions_for(&account, &text, all)));
+    }
+    if public_rds_listing && status.is_success() {
+        return Ok(xml(status, state.only_public_rds(&action, &region, &text)));
     }
     // EC2 pages its listings with `nextToken`; moto serves one page.
     let listed_set = match action.as_str() {
@@ -721,7 +794,15 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 }
 
 impl ProxyState {
-    fn record(&self, name: &str, caller: Caller<'_>, form: &str, answer: &str) {
+    fn record(
+        &self,
+        name: &str,
+        caller: Caller<'_>,
+        form: &str,
+        answer: &str,
+        error: Option<(String, String)>,
+        backdate: Duration,
+    ) {
         let Caller { account, region, key, user_agent } = caller;
         let request: Vec<(String, String)> = form
             .split('&')
@@ -733,7 +814,12 @@ impl ProxyState {
             .iter()
             .filter_map(|tag| element(answer, tag).map(|v| (tag.to_string(), v.to_owned())))
             .collect();
-        self.track_public(name, &request);
+        if error.is_none() {
+            self.track_public(name, &request);
+        }
+        if self.faults.lock().unwrap().unrecorded.contains(name) {
+            return;
+        }
         let mut trail = self.trail.lock().unwrap();
         let id = format!("proxy-event-{}", trail.len() + 1);
         trail.push(TrailEvent {
@@ -743,17 +829,19 @@ impl ProxyState {
             region: region.to_owned(),
             principal: format!("arn:aws:iam::{account}:user/{key}"),
             user_agent,
-            at: jiff::Timestamp::now(),
+            at: jiff::Timestamp::now() - jiff::SignedDuration::try_from(backdate).unwrap(),
             recorded: Instant::now(),
             request,
             response,
+            error,
         });
     }
 
     /// CloudTrail's `LookupEvents` (JSON 1.1) for the caller's account and
     /// region: one `EventName` attribute, `StartTime`, pages of at most 50
     /// (`NextToken`), newest first, events visible after the delivery delay.
-    fn lookup_events(&self, account: &str, region: &str, body: &str, delay: Duration) -> serde_json::Value {
+    fn lookup_events(&self, account: &str, region: &str, body: &str, faults: &Faults) -> serde_json::Value {
+        let delay = faults.trail_delay;
         let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
         let name = request["LookupAttributes"][0]["AttributeValue"].as_str().map(str::to_owned);
         let start = request["StartTime"].as_f64().unwrap_or(0.0);
@@ -772,18 +860,30 @@ impl ProxyState {
             .skip(offset)
             .take(size)
             .map(|e| {
-                let record = serde_json::json!({
+                let parameters = if faults.legacy_trail_form {
+                    legacy_parameters(&e.name, &e.request)
+                } else {
+                    cloudtrail_parameters(&e.name, &e.request)
+                };
+                let mut record = serde_json::json!({
                     "eventVersion": "1.09",
                     "userIdentity": {"type": "IAMUser", "arn": e.principal, "accountId": e.account},
-                    "eventTime": e.at.round(jiff::Unit::Second).unwrap().to_string(),
+                    "eventTime": common_second(e.at).to_string(),
                     "eventName": e.name,
                     "awsRegion": e.region,
                     "sourceIPAddress": "127.0.0.1",
                     "userAgent": e.user_agent,
-                    "requestParameters": cloudtrail_parameters(&e.name, &e.request),
+                    "requestParameters": parameters,
                     "responseElements": as_object(&e.response),
                     "eventID": e.id,
                 });
+                // "CloudTrail record contents": a refused call has
+                // `errorCode` and `errorMessage`, and no response elements.
+                if let Some((code, message)) = &e.error {
+                    record["errorCode"] = code.clone().into();
+                    record["errorMessage"] = message.clone().into();
+                    record["responseElements"] = serde_json::Value::Null;
+                }
                 serde_json::json!({
                     "EventId": e.id,
                     "EventName": e.name,
@@ -801,8 +901,27 @@ impl ProxyState {
         answer
     }
 
-    /// Keep [`ProxyState::public_snapshots`] as the forwarded calls leave it.
+    /// Keep [`ProxyState::public_snapshots`] and [`ProxyState::public_rds`]
+    /// as the forwarded calls leave them.
     fn track_public(&self, name: &str, request: &[(String, String)]) {
+        let rds_id = request.iter().find(|(k, _)| k == "DBSnapshotIdentifier" || k == "DBClusterSnapshotIdentifier");
+        if let Some((_, id)) = rds_id {
+            let names_all = |prefix: &str| request.iter().any(|(k, v)| k.starts_with(prefix) && v == "all");
+            let mut public = self.public_rds.lock().unwrap();
+            match name {
+                "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute" if names_all("ValuesToAdd.") => {
+                    public.insert(id.clone());
+                }
+                "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute" if names_all("ValuesToRemove.") => {
+                    public.remove(id);
+                }
+                "DeleteDBSnapshot" | "DeleteDBClusterSnapshot" => {
+                    public.remove(id);
+                }
+                _ => {}
+            }
+            return;
+        }
         let Some(id) = request.iter().find(|(k, _)| k == "SnapshotId").map(|(_, v)| v.clone()) else { return };
         let mut public = self.public_snapshots.lock().unwrap();
         match name {
@@ -836,6 +955,35 @@ impl ProxyState {
             .into_iter()
             .filter(|item| element(item, "snapshotId").is_some_and(|id| public.contains(id)))
             .collect();
+        format!("{}{open}{kept}{close}{}", &xml[..start], &xml[end + close.len()..])
+    }
+
+    /// An RDS listing as `SnapshotType=public` answers it: the snapshots
+    /// made public, and one public snapshot of another account.
+    fn only_public_rds(&self, action: &str, region: &str, xml: &str) -> String {
+        let (set, item, id_tag, kind) = if action == "DescribeDBSnapshots" {
+            ("DBSnapshots", "DBSnapshot", "DBSnapshotIdentifier", "snapshot")
+        } else {
+            ("DBClusterSnapshots", "DBClusterSnapshot", "DBClusterSnapshotIdentifier", "cluster-snapshot")
+        };
+        let (open, close) = (format!("<{set}>"), format!("</{set}>"));
+        let (Some(start), Some(end)) = (xml.find(&open), xml.rfind(&close)) else { return xml.to_owned() };
+        let public = self.public_rds.lock().unwrap();
+        let (item_open, item_close) = (format!("<{item}>"), format!("</{item}>"));
+        let mut kept = String::new();
+        let mut rest = &xml[start + open.len()..end];
+        while let (Some(a), Some(b)) = (rest.find(&item_open), rest.find(&item_close)) {
+            let whole = &rest[a..b + item_close.len()];
+            if element(whole, id_tag).is_some_and(|id| public.contains(id)) {
+                kept.push_str(whole);
+            }
+            rest = &rest[b + item_close.len()..];
+        }
+        let foreign = format!("arn:aws:rds:{region}:210987654321:{kind}:someone-elses-public");
+        let arn_tag = if kind == "snapshot" { "DBSnapshotArn" } else { "DBClusterSnapshotArn" };
+        kept.push_str(&format!(
+            "{item_open}<{id_tag}>{foreign}</{id_tag}><{arn_tag}>{foreign}</{arn_tag}><SnapshotType>public</SnapshotType><Engine>postgres</Engine>{item_close}"
+        ));
         format!("{}{open}{kept}{close}{}", &xml[..start], &xml[end + close.len()..])
     }
 
@@ -902,6 +1050,26 @@ fn cloudtrail_parameters(action: &str, request: &[(String, String)]) -> serde_js
             "valuesToRemove": numbered("ValuesToRemove."),
         }),
         _ => serde_json::Value::Object(as_object(request)),
+    }
+}
+
+/// A share modification as the legacy flat request form is recorded:
+/// `operationType` beside `userIds` / `groupNames` items (the
+/// `OperationType` / `UserId.N` / `UserGroup.N` query parameters).
+fn legacy_parameters(action: &str, request: &[(String, String)]) -> serde_json::Value {
+    let get = |key: &str| request.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let items = |prefix: &str, field: &str| -> Vec<serde_json::Value> {
+        request.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| serde_json::json!({ field: v })).collect()
+    };
+    match (action, get("OperationType")) {
+        ("ModifySnapshotAttribute" | "ModifyImageAttribute", Some(operation)) => serde_json::json!({
+            "snapshotId": get("SnapshotId"),
+            "imageId": get("ImageId"),
+            "operationType": operation,
+            "userIds": { "items": items("UserId.", "userId") },
+            "groupNames": { "items": items("UserGroup.", "groupName") },
+        }),
+        _ => cloudtrail_parameters(action, request),
     }
 }
 
@@ -1025,4 +1193,9 @@ fn paging_keeps_nested_items_whole() {
     assert!(first.ends_with("</snapshotSet><nextToken>2</nextToken></R>"), "{first}");
     let second = page(xml, "snapshotSet", 2, 2);
     assert!(second.contains("<id>c</id>") && !second.contains("nextToken"), "{second}");
+}
+
+/// CloudTrail's `eventTime`: whole seconds, the fraction dropped.
+fn common_second(at: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(at.as_second()).unwrap()
 }
