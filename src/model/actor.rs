@@ -47,6 +47,8 @@ pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str
         (Service::Rds, Added) => &["CreateDBSnapshot", "CopyDBSnapshot"],
         (Service::Rds, Deleted) => &["DeleteDBSnapshot"],
         (Service::Rds, ShareAdded | ShareRemoved) => &["ModifyDBSnapshotAttribute"],
+        // A new S3 export shows as the snapshot's `s3Exports` modified.
+        (Service::Rds | Service::RdsCluster, Modified) => &["StartExportTask"],
         (Service::RdsCluster, Added) => &["CreateDBClusterSnapshot", "CopyDBClusterSnapshot"],
         (Service::RdsCluster, Deleted) => &["DeleteDBClusterSnapshot"],
         (Service::RdsCluster, ShareAdded | ShareRemoved) => &["ModifyDBClusterSnapshotAttribute"],

@@ -245,11 +245,28 @@ pub struct Snapshot {
 /// words (`ROLE: MEMBERS [if CONDITION]; ...`).
 pub const IAM_BINDINGS: &str = "iamBindings";
 
+/// An RDS snapshot's attribute listing its exports to Amazon S3 (`TASK
+/// s3://BUCKET/PREFIX`, comma-separated): copies of its data outside any
+/// share list.
+pub const S3_EXPORTS: &str = "s3Exports";
+
 /// An AMI's attribute listing the EBS snapshots behind it (its block
 /// device mappings), comma-separated.
 pub const AMI_SNAPSHOTS: &str = "snapshotIds";
 
 impl Snapshot {
+    /// The S3 exports of an RDS snapshot: (task, `s3://bucket/prefix`, bucket).
+    pub fn s3_exports(&self) -> Vec<(&str, &str, &str)> {
+        let Some(text) = self.attributes.get(S3_EXPORTS) else { return Vec::new() };
+        text.split(", ")
+            .filter_map(|entry| {
+                let (task, place) = entry.split_once(' ')?;
+                let bucket = place.strip_prefix("s3://")?.split('/').next()?;
+                Some((task, place, bucket))
+            })
+            .collect()
+    }
+
     pub fn is_public(&self) -> bool {
         self.grantees.contains(&Grantee::Public)
     }

@@ -26,6 +26,7 @@ mod scope_missing;
 pub mod settings;
 mod share_added;
 mod share_refused;
+mod snapshot_exported;
 mod suppress;
 mod transient_export;
 mod transient_share;
@@ -107,6 +108,7 @@ pub const RULES: &[&dyn Rule] = &[
     &transient_export::TransientExport,
     &transient_snapshot::TransientSnapshot,
     &unencrypted_share::UnencryptedShare,
+    &snapshot_exported::SnapshotExported,
     &block_public_access_weakened::BlockPublicAccessWeakened,
     &azure_sas_export::AzureSasExport,
     &azure_network_exposure::AzureNetworkExposure,

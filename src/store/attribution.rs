@@ -130,12 +130,16 @@ pub fn attach_to_changes(changes: &mut [Change], events: &[AuditEvent]) {
     }
 }
 
-/// An AWS share change matches an event that moved its grantee its way.
+/// An AWS share change matches an event that moved its grantee its way; a
+/// modification, an export (the only AWS modification looked up) when its
+/// details name the exports.
 fn in_direction(c: &Change, e: &AuditEvent) -> bool {
     let names = |labels: &[String], grantee: &Grantee| labels.iter().any(|l| Grantee::decode(l) == *grantee);
     match (c.scope.provider, c.kind, &c.grantee) {
         (Provider::Aws, ChangeKind::ShareAdded, Some(grantee)) => names(&e.added, grantee),
         (Provider::Aws, ChangeKind::ShareRemoved, Some(grantee)) => e.resets() || names(&e.removed, grantee),
+        // An export names who exported, not who changed a tag.
+        (Provider::Aws, ChangeKind::Modified, _) => c.details.contains(crate::model::S3_EXPORTS),
         _ => true,
     }
 }

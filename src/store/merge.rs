@@ -92,12 +92,18 @@ impl Store {
         Ok(merged)
     }
 
-    /// The listed snapshots with any grantee (shared or exposed), `page` at
-    /// a time: what the per-snapshot rules read (`rules::evaluate_listing`).
+    /// The listed snapshots with any grantee (shared or exposed) or an
+    /// export to S3, `page` at a time: what the per-snapshot rules read (`rules::evaluate_listing`).
     pub fn shared_pages(&self, page: usize, mut each: impl FnMut(&mut Vec<Snapshot>)) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare(concat!("SELECT ", snapshot_columns!(), " FROM spool.staged WHERE grantees != '[]'"))
+            // Shared, or exported to S3 (`model::S3_EXPORTS`, an attribute
+            // key of the stored JSON): what the per-snapshot rules judge.
+            .prepare(concat!(
+                "SELECT ",
+                snapshot_columns!(),
+                " FROM spool.staged WHERE grantees != '[]' OR instr(attributes, '\"s3Exports\"') > 0"
+            ))
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut buffer = Vec::with_capacity(page);

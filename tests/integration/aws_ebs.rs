@@ -206,7 +206,9 @@ fn a_thousand_snapshots_yield_exactly_the_shared_ones() {
     assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 1000);
     assert_eq!(run.summary()["api_calls"]["DescribeSnapshotAttribute"], 1000);
     let per_snapshot = run.summary()["api_calls_per_snapshot"].as_f64().unwrap();
-    assert!(per_snapshot < 1.01, "{per_snapshot} API calls per snapshot");
+    // Besides: the listings, block public access states, the identity and
+    // region list, and the RDS export listings (12 in all here).
+    assert!(per_snapshot < 1.015, "{per_snapshot} API calls per snapshot");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod azure;
 mod cli;
 mod cloudtrail;
 mod detection;
+mod exports;
 mod faults;
 mod fuzz;
 mod gcp;

@@ -17,6 +17,10 @@ pub(super) fn audit_event(account: &str, region: &str, raw: &str) -> Option<Audi
     for part in ["requestParameters", "responseElements"] {
         strings_in(&record[part], &mut resources);
     }
+    // `StartExportTask` names its snapshot by ARN (`sourceArn`): the
+    // snapshot's identifier is the ARN's last part.
+    let names: Vec<String> = resources.iter().filter_map(|r| rds_snapshot_name(r)).collect();
+    resources.extend(names);
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     grantees_in(&record["requestParameters"], &mut added, &mut removed);
     let mut subjects = Vec::new();
@@ -94,6 +98,15 @@ fn grantees_in(v: &Value, added: &mut Vec<String>, removed: &mut Vec<String>) {
 const LEGACY_GRANTEE_FIELDS: &[&str] =
     &["userIds", "userId", "groupNames", "groupName", "userGroups", "userGroup", "groups", "group"];
 
+/// The identifier in an RDS snapshot ARN
+/// (`arn:aws:rds:REGION:ACCOUNT:snapshot:NAME`, `...:cluster-snapshot:NAME`).
+fn rds_snapshot_name(arn: &str) -> Option<String> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(6, ':');
+    let (service, kind, name) = (parts.nth(1)?, parts.nth(2)?, parts.next()?);
+    (service == "rds" && matches!(kind, "snapshot" | "cluster-snapshot")).then(|| name.to_owned())
+}
+
 /// The fields naming the snapshot or image an event is about, as
 /// CloudTrail records EC2 and RDS parameters (lower camel case of the API's
 /// names): `CreateSnapshot` answers `snapshotId`, `CopyDBSnapshot` asks for
@@ -162,6 +175,9 @@ mod tests {
         let rds = r#"{"userIdentity":{"arn":"a"},"eventTime":"t","eventName":"ModifyDBSnapshotAttribute","eventID":"e",
             "requestParameters":{"dBSnapshotIdentifier":"orders","attributeName":"restore","valuesToAdd":["all"],"valuesToRemove":["1"]}}"#;
         assert_eq!(audit_event("1", "r", rds).unwrap().added, ["all"]);
+        let export = r#"{"userIdentity":{"arn":"a"},"eventTime":"t","eventName":"StartExportTask","eventID":"e",
+            "requestParameters":{"exportTaskIdentifier":"loot","sourceArn":"arn:aws:rds:us-east-1:1:snapshot:rds:orders-2026","s3BucketName":"b"}}"#;
+        assert!(audit_event("1", "r", export).unwrap().resources.contains(&"rds:orders-2026".to_owned()));
         assert!(audit_event("1", "r", "not json").is_none());
     }
 

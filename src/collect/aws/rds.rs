@@ -1,7 +1,9 @@
 //! RDS DB snapshots and cluster snapshots, with who may restore them (the
-//! `restore` attribute). Automated snapshots cannot be shared, so they cost
-//! no attribute call. Each has its typed mapper; the listing loop and the
-//! share reading are shared with the other AWS collectors.
+//! `restore` attribute) and where they were exported to Amazon S3
+//! (`DescribeExportTasks`: the data in a bucket, possibly another
+//! account's, with no share). Automated snapshots cannot be shared, so they
+//! cost no attribute call. Each has its typed mapper; the listing loop and
+//! the share reading are shared with the other AWS collectors.
 
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDbSnapshotsOutput;
@@ -12,10 +14,47 @@ use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
 use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, S3_EXPORTS, Scope, Service, Snapshot};
 
 /// The largest page the RDS describe calls serve.
 const PAGE_SIZE: i32 = 100;
+
+/// Record on each listed snapshot the S3 exports RDS lists for it
+/// (`DescribeExportTasks`, RDS API Reference: every export task of the
+/// account and region, kept after it ends), as the attribute
+/// [`S3_EXPORTS`]: `TASK s3://BUCKET/PREFIX`, sorted, comma-separated. Its
+/// status is left out, so a task that runs on is no change. `kind` is the
+/// ARN's resource type of the scope's snapshots (`snapshot`,
+/// `cluster-snapshot`).
+async fn attach_exports(ctx: &RegionContext, kind: &str, snapshots: &mut [Snapshot]) -> Result<(), ScopeError> {
+    let mut by_snapshot: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let send = || ctx.rds.describe_export_tasks().max_records(PAGE_SIZE).set_marker(marker.clone()).send();
+        let page = super::retry::paced(|| ctx.pace(Meter::Rds), "DescribeExportTasks", send).await?;
+        for task in page.export_tasks() {
+            let Some(id) = own_id(task.source_arn(), &ctx.account, kind) else { continue };
+            let bucket = task.s3_bucket().unwrap_or("?");
+            let place = match task.s3_prefix().filter(|p| !p.is_empty()) {
+                Some(prefix) => format!("s3://{bucket}/{prefix}"),
+                None => format!("s3://{bucket}"),
+            };
+            let name = task.export_task_identifier().unwrap_or("?");
+            by_snapshot.entry(id).or_default().push(format!("{name} {place}"));
+        }
+        marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    for s in snapshots.iter_mut() {
+        if let Some(mut exports) = by_snapshot.remove(&s.id) {
+            exports.sort();
+            s.attributes.insert(S3_EXPORTS.to_owned(), exports.join(", "));
+        }
+    }
+    Ok(())
+}
 
 /// The identifier of one of `account`'s snapshots from its ARN
 /// (`arn:aws:rds:REGION:ACCOUNT:snapshot:NAME`, `...:cluster-snapshot:NAME`),
@@ -72,7 +111,7 @@ impl AwsCollector for RdsDbSnapshots {
     }
 
     fn permissions(&self) -> &'static [&'static str] {
-        &["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes"]
+        &["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes", "rds:DescribeExportTasks"]
     }
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
@@ -84,7 +123,8 @@ impl AwsCollector for RdsDbSnapshots {
                 listed: page.db_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            let listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
+            let mut listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
+            attach_exports(ctx, "snapshot", &mut listed).await?;
             // RDS API Reference, DescribeDBSnapshots: `SnapshotType=public`
             // with `IncludePublic` lists every public DB snapshot of the
             // region, any account's; this account's are picked by ARN.
@@ -166,7 +206,7 @@ impl AwsCollector for RdsClusterSnapshots {
     }
 
     fn permissions(&self) -> &'static [&'static str] {
-        &["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes"]
+        &["rds:DescribeDBClusterSnapshots", "rds:DescribeDBClusterSnapshotAttributes", "rds:DescribeExportTasks"]
     }
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
@@ -179,7 +219,8 @@ impl AwsCollector for RdsClusterSnapshots {
                 listed: page.db_cluster_snapshots().len(),
                 next: page.marker().map(str::to_owned),
             };
-            let listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
+            let mut listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
+            attach_exports(ctx, "cluster-snapshot", &mut listed).await?;
             // As for DB snapshots (RDS API Reference, DescribeDBClusterSnapshots).
             let public = || async {
                 let send = |marker| {

@@ -19,6 +19,8 @@ pub struct PolicyFile {
     pub trusted_gcp_domains: Vec<String>,
     #[serde(default)]
     pub trusted_gcp_projects: Vec<String>,
+    #[serde(default)]
+    pub trusted_export_buckets: Vec<String>,
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<String>,

@@ -25,6 +25,7 @@ pub(super) struct Layer {
     pub trusted_organizational_units: Vec<String>,
     pub trusted_gcp_domains: Vec<String>,
     pub trusted_gcp_projects: Vec<String>,
+    pub trusted_export_buckets: Vec<String>,
     pub trust_organization: Option<bool>,
     pub quiet_backup_tooling: Option<bool>,
     pub events_open_for: Option<SignedDuration>,
@@ -137,6 +138,21 @@ impl Validator<'_> {
                 );
             }
         }
+        for bucket in &file.trusted_export_buckets {
+            // Amazon S3 User Guide, "General purpose bucket naming rules":
+            // 3-63 characters, lowercase letters, digits, dots and hyphens.
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+            if !valid {
+                self.problem(
+                    bucket,
+                    "trusted_export_buckets",
+                    format!(
+                        "{bucket:?} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens; no s3://)"
+                    ),
+                );
+            }
+        }
         for id in &file.trusted_organizations {
             if !is_organization_id(id) {
                 self.problem(
@@ -161,6 +177,7 @@ impl Validator<'_> {
             trusted_organizational_units: file.trusted_organizational_units,
             trusted_gcp_domains: file.trusted_gcp_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             trusted_gcp_projects: file.trusted_gcp_projects,
+            trusted_export_buckets: file.trusted_export_buckets,
             trust_organization: file.trust_organization,
             quiet_backup_tooling: file.quiet_backup_tooling,
             events_open_for: file.events_open_for.as_deref().and_then(|d| self.duration(d, "events_open_for")),

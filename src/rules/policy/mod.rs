@@ -38,6 +38,9 @@ pub struct Policy {
     /// Google Cloud: projects (ids or numbers) whose service accounts a
     /// grant to is not external.
     pub trusted_gcp_projects: BTreeSet<String>,
+    /// Amazon S3 buckets an RDS snapshot export to is expected (your own
+    /// backup or analytics buckets): `snapshot-exported` is info there.
+    pub trusted_export_buckets: BTreeSet<String>,
     /// Trust every account of the organization scanned with `--org`.
     pub trust_organization: bool,
     /// New snapshots and bulk activity of known backup tooling (AWS Backup,
@@ -96,6 +99,7 @@ impl Default for Policy {
             trusted_organizational_units: BTreeSet::new(),
             trusted_gcp_domains: BTreeSet::new(),
             trusted_gcp_projects: BTreeSet::new(),
+            trusted_export_buckets: BTreeSet::new(),
             trust_organization: true,
             quiet_backup_tooling: true,
             events_open_for: SignedDuration::from_hours(7 * 24),
@@ -192,6 +196,7 @@ impl Policy {
         self.trusted_organizational_units.extend(layer.trusted_organizational_units);
         self.trusted_gcp_domains.extend(layer.trusted_gcp_domains);
         self.trusted_gcp_projects.extend(layer.trusted_gcp_projects);
+        self.trusted_export_buckets.extend(layer.trusted_export_buckets);
         set(&mut self.trust_organization, layer.trust_organization);
         set(&mut self.quiet_backup_tooling, layer.quiet_backup_tooling);
         set(&mut self.events_open_for, layer.events_open_for);

@@ -121,6 +121,7 @@ fn bad_values_name_their_line_and_key() {
         ("allow:\n  - reason: nothing to match\n", 3, "allow"),
         ("notify:\n  url_file: \"  \"\n", 3, "notify.url_file"),
         ("cloudtrail_overlap: two hours\n", 2, "cloudtrail_overlap"),
+        ("trusted_export_buckets: [\"s3://backups\"]\n", 2, "trusted_export_buckets"),
     ];
     for (body, line, key) in cases {
         let text = format!("version: 1\n{body}");

@@ -206,6 +206,7 @@ const RECORDED: &[&str] = &[
     "CopyDBSnapshot",
     "DeleteDBSnapshot",
     "ModifyDBSnapshotAttribute",
+    "StartExportTask",
     "CreateDBClusterSnapshot",
     "CopyDBClusterSnapshot",
     "DeleteDBClusterSnapshot",
