@@ -67,6 +67,7 @@ pub fn analyse<R: Reads>(
         coverage: &collected.coverage,
         new_baselines: &new_baselines,
         organization: &collected.organization_accounts,
+        project_numbers: &collected.project_numbers,
         organization_id: collected.organization_id.as_deref(),
         events: &collected.events,
         actors: Default::default(),

@@ -20,6 +20,7 @@ pub use history::{ScanRef, ScanSummary, SharedSnapshot, SharedVersion, StoredCha
 pub use remedy::Remedy;
 pub use snapshot::{
     AMI_SNAPSHOTS, AZURE_DEFAULT_NETWORK_ACCESS_POLICY, AZURE_DEFAULT_PUBLIC_NETWORK_ACCESS, Coverage, CoverageStatus,
-    Grantee, IAM_BINDINGS, MissingReason, Provider, S3_EXPORTS, Scope, Service, Snapshot, Verification,
+    Grantee, IAM_BINDINGS, IamBinding, MissingReason, Provider, S3_EXPORTS, Scope, Service, Snapshot, Verification,
+    parse_iam_bindings,
 };
 pub use state::{AccountReach, Baseline, Collected, ListingSink, PriorShares, Reach, SharesRead};

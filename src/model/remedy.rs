@@ -114,7 +114,7 @@ impl Remedy {
                     _ => ("machine-images", format!("machineImages/details/{id}?project={}", scope.account)),
                 };
                 let mut commands = Vec::new();
-                for (role, members, conditional) in parse_bindings(bindings.unwrap_or_default()) {
+                for (role, members, condition) in super::parse_iam_bindings(bindings.unwrap_or_default()) {
                     let named = |m: &str| {
                         grantees.contains(&Grantee::Member(m.to_owned()))
                             || (matches!(m, "allUsers" | "allAuthenticatedUsers")
@@ -122,7 +122,7 @@ impl Remedy {
                     };
                     for member in members.into_iter().filter(|m| named(m)) {
                         // A conditional binding is removed whatever its condition.
-                        let all = if conditional { " --all" } else { "" };
+                        let all = if condition.is_some() { " --all" } else { "" };
                         commands.push(format!(
                             "gcloud compute {group} remove-iam-policy-binding {} --project {} --member {} --role {}{all}",
                             quote(id),
@@ -166,21 +166,6 @@ fn accounts(grantees: &[Grantee]) -> impl Iterator<Item = &str> {
         Grantee::Account(a) => Some(a.as_str()),
         _ => None,
     })
-}
-
-/// (role, members, conditional) of each binding in the words the Google
-/// Cloud collector records (`ROLE: MEMBER MEMBER [if CONDITION]; ...`).
-fn parse_bindings(text: &str) -> Vec<(&str, Vec<&str>, bool)> {
-    text.split("; ")
-        .filter_map(|binding| {
-            let (role, rest) = binding.split_once(": ")?;
-            let (members, conditional) = match rest.split_once(" if ") {
-                Some((members, _)) => (members, true),
-                None => (rest, false),
-            };
-            Some((role, members.split_whitespace().collect(), conditional))
-        })
-        .collect()
 }
 
 /// `s` as one shell word: as it is when it holds only safe characters,

@@ -245,6 +245,24 @@ pub struct Snapshot {
 /// words (`ROLE: MEMBERS [if CONDITION]; ...`).
 pub const IAM_BINDINGS: &str = "iamBindings";
 
+/// One binding of [`IAM_BINDINGS`]' words (`ROLE: MEMBER MEMBER [if
+/// CONDITION]`): the role, its members, and its condition's title if any.
+pub type IamBinding<'a> = (&'a str, Vec<&'a str>, Option<&'a str>);
+
+/// The bindings in an [`IAM_BINDINGS`] attribute (`; `-separated).
+pub fn parse_iam_bindings(text: &str) -> Vec<IamBinding<'_>> {
+    text.split("; ")
+        .filter_map(|binding| {
+            let (role, rest) = binding.split_once(": ")?;
+            let (members, condition) = match rest.split_once(" if ") {
+                Some((members, condition)) => (members, Some(condition)),
+                None => (rest, None),
+            };
+            Some((role, members.split_whitespace().collect(), condition))
+        })
+        .collect()
+}
+
 /// An RDS snapshot's attribute listing its exports to Amazon S3 (`TASK
 /// s3://BUCKET/PREFIX`, comma-separated): copies of its data outside any
 /// share list.

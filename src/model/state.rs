@@ -17,6 +17,9 @@ pub struct Collected {
     pub coverage: Vec<Coverage>,
     /// Accounts of the scanned organization (`--org`), trusted by default.
     pub organization_accounts: BTreeSet<String>,
+    /// Google Cloud: each scanned project's number, by id (a service agent
+    /// names its project by number).
+    pub project_numbers: BTreeMap<String, String>,
     /// The scanned organization's id (`o-...`, `--org`): AMI grants to it
     /// (and its OUs) are trusted like its accounts.
     pub organization_id: Option<String>,
@@ -34,6 +37,7 @@ impl Collected {
         self.coverage.extend(other.coverage);
         self.coverage.sort_by(|a, b| a.scope.cmp(&b.scope));
         self.organization_accounts.extend(other.organization_accounts);
+        self.project_numbers.extend(other.project_numbers);
         self.organization_id = self.organization_id.take().or(other.organization_id);
         self.reach.extend(other.reach);
         self.events.extend(other.events);

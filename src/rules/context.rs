@@ -24,6 +24,9 @@ pub struct Context<'a> {
     pub new_baselines: &'a BTreeSet<Scope>,
     /// Accounts of the scanned organization (empty without `--org`).
     pub organization: &'a BTreeSet<String>,
+    /// Google Cloud project numbers by project id: a service agent names
+    /// its project by number.
+    pub project_numbers: &'a std::collections::BTreeMap<String, String>,
     /// The scanned organization's id (`o-...`, with `--org`).
     pub organization_id: Option<&'a str>,
     /// Audit-log events since the previous scan (AWS CloudTrail).
@@ -62,6 +65,7 @@ impl<'a> Context<'a> {
             coverage: self.coverage,
             new_baselines: self.new_baselines,
             organization: self.organization,
+            project_numbers: self.project_numbers,
             organization_id: self.organization_id,
             events: self.events,
             actors: Default::default(),
@@ -93,7 +97,8 @@ impl<'a> Context<'a> {
             }
             Grantee::Member(member) => {
                 let organization: Vec<&str> = self.organization.iter().map(String::as_str).collect();
-                self.policy.trusts_gcp_member(member, owner, &organization)
+                let number = self.project_numbers.get(owner).map(String::as_str);
+                self.policy.trusts_gcp_member(member, owner, number, &organization)
             }
             _ => false,
         }

@@ -20,7 +20,7 @@ fn classify(g: &Grantee, owner: &str, policy: &Policy, external: &[String]) -> O
         Grantee::Account(id) if external.contains(id) => ("external", id.clone()),
         Grantee::Account(id) => ("organization", id.clone()),
         Grantee::Group(name) => ("group", name.clone()),
-        Grantee::Member(member) if policy.trusts_gcp_member(member, owner, &[]) => ("trusted", member.clone()),
+        Grantee::Member(member) if policy.trusts_gcp_member(member, owner, None, &[]) => ("trusted", member.clone()),
         Grantee::Member(member) if external.contains(member) => ("external", member.clone()),
         Grantee::Member(member) => ("organization", member.clone()),
         Grantee::Organization(arn) | Grantee::OrganizationalUnit(arn) => {

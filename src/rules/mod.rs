@@ -335,6 +335,7 @@ pub(crate) mod test_support {
         pub coverage: Vec<Coverage>,
         pub new_baselines: BTreeSet<Scope>,
         pub organization: BTreeSet<String>,
+        pub project_numbers: std::collections::BTreeMap<String, String>,
         pub organization_id: Option<String>,
         pub events: Vec<crate::model::AuditEvent>,
     }
@@ -369,6 +370,7 @@ pub(crate) mod test_support {
                 coverage: &self.coverage,
                 new_baselines: &self.new_baselines,
                 organization: &self.organization,
+                project_numbers: &self.project_numbers,
                 organization_id: self.organization_id.as_deref(),
                 events: &self.events,
                 actors: Default::default(),

@@ -31,6 +31,8 @@ impl Rule for PublicShare {
                     format!("{noun} is shared publicly, but block public access (block-all-sharing) keeps it private in this region")
                 } else if s.scope.service == crate::model::Service::Ami {
                     format!("{noun} is public: any account can launch it and read its snapshots")
+                } else if let Some((who, _)) = google_public_members(s) {
+                    format!("{noun} is public: {who}")
                 } else {
                     format!("{noun} is public: any account can restore it")
                 };
@@ -38,12 +40,36 @@ impl Rule for PublicShare {
                 let mut f = raise_on(self, s, format!("{message}{unverified}"));
                 f.severity = if blocked { Severity::Medium } else { Severity::Critical };
                 f.score = 3;
-                f.grantees = vec!["all".into()];
+                // Google Cloud names the public member (`allUsers`, `allAuthenticatedUsers`).
+                f.grantees = google_public_members(s).map_or_else(|| vec!["all".into()], |(_, members)| members);
                 f.remedy = super::remedy_on(s, &[crate::model::Grantee::Public]);
                 f
             })
             .collect()
     }
+}
+
+/// Google Cloud: who makes it public, with the role and any condition
+/// (`allUsers`: anyone, signed in or not; `allAuthenticatedUsers`: any
+/// Google account), from its IAM bindings. `None` elsewhere.
+fn google_public_members(s: &crate::model::Snapshot) -> Option<(String, Vec<String>)> {
+    let text = s.attributes.get(crate::model::IAM_BINDINGS)?;
+    let (mut grants, mut named) = (Vec::new(), Vec::new());
+    for (role, members, condition) in crate::model::parse_iam_bindings(text) {
+        for member in members {
+            let reach = match member {
+                "allUsers" => "anyone on the internet",
+                "allAuthenticatedUsers" => "any Google account",
+                _ => continue,
+            };
+            let condition = condition.map(|c| format!(" if {c}")).unwrap_or_default();
+            grants.push(format!("{member} ({reach}) holds {role}{condition}"));
+            named.push(member.to_owned());
+        }
+    }
+    named.sort();
+    named.dedup();
+    (!grants.is_empty()).then(|| (grants.join("; "), named))
 }
 
 #[cfg(test)]

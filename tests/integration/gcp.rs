@@ -325,3 +325,70 @@ fn a_key_file_authenticates_and_nothing_of_it_leaks() {
     assert_ne!(run.code, 0, "{run:?}");
     assert!(!run.stderr.contains(&key_body[..40]), "{run:?}");
 }
+
+/// Regression (issue 25): a project's own service agent
+/// (`service-NUMBER@compute-system.iam.gserviceaccount.com`) was read as a
+/// member of a project named `compute-system`, so external; another
+/// project's agent is external. And a conditional `allAuthenticatedUsers`
+/// grant said only "any account can restore it": the public-share finding
+/// names the member, its role and the condition, and its remedy removes
+/// that binding. With `--project`, the project's number comes from
+/// Resource Manager's `projects.get`.
+#[test]
+fn a_projects_own_service_agent_is_not_external_and_a_conditional_public_grant_shows_its_condition() {
+    let server = GcpServer::start();
+    let s = &server.state;
+    s.add_project(PROD, "100000000001", None);
+    s.add(PROD, "images", image(PROD, "golden"));
+    s.set_bindings(
+        PROD,
+        "images",
+        "golden",
+        json!([binding(
+            "roles/compute.imageUser",
+            &["serviceAccount:service-100000000001@compute-system.iam.gserviceaccount.com"]
+        )]),
+    );
+    s.add(PROD, "images", image(PROD, "leaked"));
+    s.set_bindings(
+        PROD,
+        "images",
+        "leaked",
+        json!([binding(
+            "roles/compute.imageUser",
+            &["serviceAccount:service-999000000001@compute-system.iam.gserviceaccount.com"]
+        )]),
+    );
+    s.add(PROD, "snapshots", snapshot(PROD, "db-signed-in"));
+    s.set_bindings(
+        PROD,
+        "snapshots",
+        "db-signed-in",
+        json!([{"role": "roles/compute.storageAdmin", "members": ["allAuthenticatedUsers"],
+                "condition": {"title": "until the audit", "expression": "request.time < timestamp('2027-01-01T00:00:00Z')"}}]),
+    );
+    for extra in [&[][..], &["--project", PROD][..]] {
+        let dir = TempDir::new();
+        let run = scan(&server, &dir, extra);
+        assert_eq!(
+            findings(&run, &["public-share", "external-share"]),
+            [finding("external-share", "leaked", "new"), finding("public-share", "db-signed-in", "new")],
+            "{extra:?}: {run:?}"
+        );
+        let public = run.records("finding").into_iter().find(|f| f["rule"] == "public-share").unwrap();
+        let message = public["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "allAuthenticatedUsers (any Google account) holds roles/compute.storageAdmin if until the audit"
+            ),
+            "{message}"
+        );
+        assert_eq!(public["grantees"], json!(["allAuthenticatedUsers"]));
+        assert_eq!(
+            public["remedy"]["commands"],
+            json!([format!(
+                "gcloud compute snapshots remove-iam-policy-binding db-signed-in --project {PROD} --member allAuthenticatedUsers --role roles/compute.storageAdmin --all"
+            )])
+        );
+    }
+}

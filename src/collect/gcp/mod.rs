@@ -190,6 +190,14 @@ pub async fn collect(
 
     let reach = Reach { provider: Provider::Gcp, accounts, regions: None };
     let mut collected = Collected { reach: vec![reach], ..Collected::default() };
+    // Each project's number: a service agent names its project by it.
+    collected.project_numbers = visible.iter().filter_map(|p| Some((p.id.clone(), p.number.clone()?))).collect();
+    let unnumbered: Vec<&String> = projects.iter().filter(|p| !collected.project_numbers.contains_key(*p)).collect();
+    for project in unnumbered {
+        if let Some(number) = project_number(&rest, &endpoints, project).await {
+            collected.project_numbers.insert(project.clone(), number);
+        }
+    }
     if options.organization.is_some() {
         // The organization's own projects are trusted, by id and by number
         // (service accounts name a project by number).
@@ -280,6 +288,20 @@ async fn active_projects(
         return Err(CollectError::NoProjects { scope });
     }
     Ok(projects)
+}
+
+/// A named project's number (Resource Manager v3 `projects.get`: `name` is
+/// `projects/NUMBER`). Unknown when it cannot be read: its own service
+/// agents are then judged as anyone else's, never trusted by guess.
+async fn project_number(rest: &Rest, endpoints: &Endpoints, project: &str) -> Option<String> {
+    let url = endpoints.resource_manager.join(&format!("/v3/projects/{project}")).ok()?;
+    match rest.call::<ProjectRecord>(GET_PROJECT, "resourcemanager", reqwest::Method::GET, url).await {
+        Ok(record) => record.name?.strip_prefix("projects/").map(str::to_owned),
+        Err(e) => {
+            tracing::info!(project, "projects.get: {e:?}; its service agents are judged as outsiders");
+            None
+        }
+    }
 }
 
 fn endpoint_error(e: url::ParseError) -> CollectError {

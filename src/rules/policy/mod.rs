@@ -167,7 +167,13 @@ impl Policy {
     /// project, of a trusted project or (with `trust_organization`) of one of
     /// the scanned organization's projects (`organization`: their ids and
     /// numbers). Workload identity principals never are.
-    pub fn trusts_gcp_member(&self, member: &str, owner: &str, organization: &[&str]) -> bool {
+    pub fn trusts_gcp_member(
+        &self,
+        member: &str,
+        owner: &str,
+        owner_number: Option<&str>,
+        organization: &[&str],
+    ) -> bool {
         let Some((kind, who)) = member.split_once(':') else { return false };
         let domain = match kind {
             "domain" => Some(who),
@@ -180,6 +186,7 @@ impl Policy {
         let project = (kind == "serviceAccount").then(|| service_account_project(who)).flatten();
         project.is_some_and(|p| {
             p == owner
+                || owner_number == Some(p)
                 || self.trusted_gcp_projects.contains(p)
                 || (self.trust_organization && organization.contains(&p))
         })
@@ -224,19 +231,30 @@ impl Policy {
 }
 
 /// The project (id, or number) a service account belongs to, from its
-/// email ("Service account types"): `NAME@PROJECT.iam.gserviceaccount.com`,
-/// `PROJECT@appspot.gserviceaccount.com`, the Compute Engine default
-/// `NUMBER-compute@developer.gserviceaccount.com`, and Google's service
-/// agents `service-NUMBER@...`.
+/// email (IAM documentation, "Service account types" and "Service agents"):
+/// Google's service agents `service-NUMBER@...gserviceaccount.com` (their
+/// domain, `gcp-sa-*.iam`, `compute-system.iam`, names Google's service,
+/// not a project) and `NUMBER@cloudservices.gserviceaccount.com`; the
+/// Compute Engine default `NUMBER-compute@developer.gserviceaccount.com`;
+/// `PROJECT@appspot.gserviceaccount.com`; `NAME@PROJECT.iam.gserviceaccount.com`.
 fn service_account_project(email: &str) -> Option<&str> {
     let (name, domain) = email.split_once('@')?;
-    if let Some(project) = domain.strip_suffix(".iam.gserviceaccount.com") {
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if !domain.ends_with("gserviceaccount.com") {
+        return None;
+    }
+    if let Some(project) = name.strip_prefix("service-").filter(|n| number(n)) {
         return Some(project);
+    }
+    if let Some(project) = domain.strip_suffix(".iam.gserviceaccount.com") {
+        // Another name at a Google service's own domain is Google's, no project's.
+        return (!project.starts_with("gcp-sa-")).then_some(project);
     }
     match domain {
         "appspot.gserviceaccount.com" => Some(name),
         "developer.gserviceaccount.com" => name.strip_suffix("-compute"),
-        _ => name.strip_prefix("service-").filter(|_| domain.ends_with("gserviceaccount.com")),
+        "cloudservices.gserviceaccount.com" => Some(name).filter(|n| number(n)),
+        _ => None,
     }
 }
 

@@ -248,3 +248,32 @@ fn an_allow_entry_may_match_the_caller_and_a_principal_must_be_an_arn_pattern() 
     let problems = Policy::parse("version: 1\nallow:\n  - reason: x\n    principal: ci-role\n").unwrap_err();
     assert_eq!(problems[0].key.as_deref(), Some("allow.principal"), "{problems:?}");
 }
+
+/// Regression (issue 25): `service-NUMBER@gcp-sa-foo.iam.gserviceaccount.com`
+/// was read as a member of project `gcp-sa-foo`, so the project's own
+/// service agents were external. A service agent belongs to the project
+/// whose number it carries.
+#[test]
+fn service_agents_belong_to_the_project_whose_number_they_carry() {
+    let p = Policy::default();
+    let own = |m: &str| p.trusts_gcp_member(m, "prod-1", Some("415104041262"), &[]);
+    assert!(own("serviceAccount:service-415104041262@gcp-sa-cloudbuild.iam.gserviceaccount.com"));
+    assert!(own("serviceAccount:service-415104041262@compute-system.iam.gserviceaccount.com"));
+    assert!(own("serviceAccount:415104041262@cloudservices.gserviceaccount.com"));
+    assert!(own("serviceAccount:415104041262-compute@developer.gserviceaccount.com"));
+    assert!(own("serviceAccount:builder@prod-1.iam.gserviceaccount.com"));
+    assert!(
+        !own("serviceAccount:service-999999999999@compute-system.iam.gserviceaccount.com"),
+        "another project's agent"
+    );
+    assert!(!own("serviceAccount:service-415104041262@evil.example.com"), "not a Google domain");
+    assert!(!own("serviceAccount:someone@gcp-sa-cloudbuild.iam.gserviceaccount.com"), "no project named gcp-sa-*");
+    // Without the owner's number, its agents are not trusted by guess.
+    let unknown = p.trusts_gcp_member(
+        "serviceAccount:service-415104041262@compute-system.iam.gserviceaccount.com",
+        "prod-1",
+        None,
+        &[],
+    );
+    assert!(!unknown);
+}

@@ -333,6 +333,17 @@ fn handle(state: &GcpState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             .collect();
         return page(projects, "projects", &query, faults.page_size);
     }
+    // Resource Manager v3 `projects.get`.
+    if let Some(id) = path.strip_prefix("/v3/projects/").filter(|id| !id.contains(':') && !id.contains('/')) {
+        let project = state.projects.lock().unwrap().get(id).cloned();
+        return match project {
+            Some(p) if !faults.denied.contains(id) => json_answer(
+                StatusCode::OK,
+                json!({"name": format!("projects/{}", p.number), "projectId": id, "state": p.state, "displayName": id}),
+            ),
+            _ => error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", "forbidden", "The caller does not have permission"),
+        };
+    }
     if let Some(id) = path.strip_prefix("/v1/projects/").and_then(|p| p.strip_suffix(":getAncestry")) {
         let Some(project) = state.projects.lock().unwrap().get(id).cloned() else {
             return error(
@@ -393,7 +404,7 @@ fn permission_of(method: &Method, path: &str) -> &'static str {
     if path == "/v3/projects:search" {
         return "resourcemanager.projects.list";
     }
-    if path.ends_with(":getAncestry") {
+    if path.ends_with(":getAncestry") || (path.starts_with("/v3/projects/") && !path.contains(':')) {
         return "resourcemanager.projects.get";
     }
     let collection = path.split('/').nth(6).unwrap_or_default();
