@@ -49,6 +49,7 @@ pub fn event_names(service: Service, kind: ChangeKind) -> &'static [&'static str
         (Service::Rds, ShareAdded | ShareRemoved) => &["ModifyDBSnapshotAttribute"],
         // A new S3 export shows as the snapshot's `s3Exports` modified.
         (Service::Rds | Service::RdsCluster, Modified) => &["StartExportTask"],
+        (Service::Ami, Modified) => &["CreateStoreImageTask"],
         (Service::RdsCluster, Added) => &["CreateDBClusterSnapshot", "CopyDBClusterSnapshot"],
         (Service::RdsCluster, Deleted) => &["DeleteDBClusterSnapshot"],
         (Service::RdsCluster, ShareAdded | ShareRemoved) => &["ModifyDBClusterSnapshotAttribute"],

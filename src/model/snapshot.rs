@@ -263,9 +263,9 @@ pub fn parse_iam_bindings(text: &str) -> Vec<IamBinding<'_>> {
         .collect()
 }
 
-/// An RDS snapshot's attribute listing its exports to Amazon S3 (`TASK
-/// s3://BUCKET/PREFIX`, comma-separated): copies of its data outside any
-/// share list.
+/// The attribute listing an RDS snapshot's exports and an AMI's stores to
+/// Amazon S3 (`TASK s3://BUCKET/PREFIX`, `store s3://BUCKET/OBJECT`,
+/// comma-separated): copies of its data outside any share list.
 pub const S3_EXPORTS: &str = "s3Exports";
 
 /// An AMI's attribute listing the EBS snapshots behind it (its block

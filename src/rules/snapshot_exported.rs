@@ -1,6 +1,7 @@
 //! `snapshot-exported`: an RDS DB or cluster snapshot was exported to Amazon
-//! S3 (`StartExportTask`): its data sits in a bucket, possibly another
-//! account's, with no share on the snapshot (T1537). High unless the bucket
+//! S3 (`StartExportTask`), or an AMI stored there (`CreateStoreImageTask`,
+//! its snapshots decrypted into the object): the data sits in a bucket,
+//! possibly another account's, with no share on the snapshot (T1537). High unless the bucket
 //! is in the policy's `trusted_export_buckets` (then info, for the record).
 //! A state rule: raised while RDS lists the export task (it keeps ended
 //! ones), so the first scan reports the exports already made.
@@ -25,8 +26,9 @@ impl Rule for SnapshotExported {
             for (task, place, bucket) in s.s3_exports() {
                 let trusted = ctx.policy.trusted_export_buckets.contains(bucket);
                 let whose = if trusted { "a trusted bucket" } else { "a bucket not in trusted_export_buckets" };
+                let how = if task == "store" { "stored to".to_owned() } else { format!("exported (task {task}) to") };
                 let message = format!(
-                    "{} was exported to {place} ({whose}; export task {task}): its data is readable there by whoever the bucket allows",
+                    "{} was {how} {place} ({whose}): its data is readable there by whoever the bucket allows",
                     super::subject_noun(s)
                 );
                 let mut f = raise_on(self, s, message);

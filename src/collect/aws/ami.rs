@@ -1,6 +1,8 @@
 //! AMIs the account owns, who may launch them (and so read every EBS
 //! snapshot behind them, with no `createVolumePermission` on the snapshot),
-//! and the region's image block-public-access state.
+//! where they were stored to Amazon S3 (`CreateStoreImageTask`: the image,
+//! its snapshots decrypted, as an object in a bucket), and the region's
+//! image block-public-access state.
 
 use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
 use aws_sdk_ec2::types::{ImageAttributeName, PermissionGroup};
@@ -10,7 +12,7 @@ use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
 use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, Scope, Service, Snapshot};
+use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, S3_EXPORTS, Scope, Service, Snapshot};
 
 pub struct Images;
 
@@ -24,7 +26,12 @@ impl AwsCollector for Images {
     }
 
     fn permissions(&self) -> &'static [&'static str] {
-        &["ec2:DescribeImages", "ec2:DescribeImageAttribute", "ec2:GetImageBlockPublicAccessState"]
+        &[
+            "ec2:DescribeImages",
+            "ec2:DescribeImageAttribute",
+            "ec2:GetImageBlockPublicAccessState",
+            "ec2:DescribeStoreImageTasks",
+        ]
     }
 
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
@@ -57,6 +64,7 @@ impl AwsCollector for Images {
             };
             let listing = Meter::Ec2("DescribeImages");
             let mut images = list_all(ctx, listing, "DescribeImages", |t| send(false, t), map(true)).await?;
+            attach_stores(ctx, &mut images).await?;
             let public = || async {
                 let listed = list_all(ctx, listing, "DescribeImages", |t| send(true, t), map(false)).await?;
                 Ok(listed.into_iter().map(|s| s.id).collect())
@@ -77,6 +85,53 @@ impl AwsCollector for Images {
             })
         })
     }
+}
+
+/// Record on each AMI its stores to S3 (`DescribeStoreImageTasks`, EC2 API
+/// Reference: the tasks of the last 31 days, 200 a page) as the attribute
+/// [`S3_EXPORTS`]: `store s3://BUCKET/OBJECT`. A denial fails the scope (a
+/// gap naming the permission); an endpoint that does not implement the
+/// action (an emulator: 5xx after two attempts) is skipped, visible with -v,
+/// as the block public access state is.
+async fn attach_stores(ctx: &RegionContext, images: &mut [Snapshot]) -> Result<(), ScopeError> {
+    let few_retries = || {
+        aws_sdk_ec2::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+    };
+    let mut stored: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let send = || {
+            let request = ctx.ec2.describe_store_image_tasks().max_results(200).set_next_token(token.clone());
+            request.customize().config_override(few_retries()).send()
+        };
+        let meter = Meter::Ec2("DescribeStoreImageTasks");
+        let page = match super::retry::paced(|| ctx.pace(meter), "DescribeStoreImageTasks", send).await {
+            Ok(page) => page,
+            Err(e) if e.code.contains("Unauthorized") || e.code.contains("AccessDenied") => return Err(e),
+            Err(e) => {
+                tracing::info!(code = %e.code, region = %ctx.region, "DescribeStoreImageTasks unread: {}", e.message);
+                return Ok(());
+            }
+        };
+        for task in page.store_image_task_results() {
+            let (Some(image), Some(bucket)) = (task.ami_id(), task.bucket()) else { continue };
+            let object = task.s3object_key().unwrap_or_default();
+            stored.entry(image.to_owned()).or_default().push(format!("store s3://{bucket}/{object}"));
+        }
+        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    for image in images.iter_mut() {
+        if let Some(mut stores) = stored.remove(&image.id) {
+            stores.sort();
+            stores.dedup();
+            image.attributes.insert(S3_EXPORTS.to_owned(), stores.join(", "));
+        }
+    }
+    Ok(())
 }
 
 impl ReadShares for Images {

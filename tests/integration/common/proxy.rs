@@ -156,6 +156,9 @@ pub struct ProxyState {
     /// `RestorableByUserIds`, so the proxy answers `RestorableBy=all` from
     /// these (changes must go through the proxy, as AWS sees every call).
     public_snapshots: Mutex<BTreeSet<String>>,
+    /// AMIs stored to S3 through the proxy (`CreateStoreImageTask`, which
+    /// moto lacks).
+    store_tasks: Mutex<Vec<StoreTask>>,
     /// RDS DB and cluster snapshots made public through the proxy: moto
     /// answers `SnapshotType=public` with nothing, so the proxy answers it
     /// from these, as RDS does (every account's public snapshots of the
@@ -164,6 +167,9 @@ pub struct ProxyState {
     /// moto's `DescribeRegions` answer, kept to answer member accounts'.
     regions_answer: Mutex<Option<String>>,
 }
+
+/// (account, region, image, bucket, object key) of one AMI store task.
+type StoreTask = (String, String, String, String, String);
 
 /// Who sent a request: the account and region it was signed for, its
 /// access key and user agent.
@@ -216,6 +222,7 @@ const RECORDED: &[&str] = &[
     "CopyImage",
     "DeregisterImage",
     "ModifyImageAttribute",
+    "CreateStoreImageTask",
 ];
 
 impl ProxyState {
@@ -620,6 +627,42 @@ async fn handle(
         }
     }
 
+    // AMI stores to S3, which moto lacks (EC2 API Reference:
+    // CreateStoreImageTask, DescribeStoreImageTasks).
+    if action == "CreateStoreImageTask" {
+        let image = form_value(&form, "ImageId").unwrap_or_default();
+        let bucket = form_value(&form, "Bucket").unwrap_or_default();
+        let key = format!("{image}.bin");
+        let task = (account.clone(), region.clone(), image, bucket, key.clone());
+        state.store_tasks.lock().unwrap().push(task);
+        let answer = format!(
+            "<CreateStoreImageTaskResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><objectKey>{key}</objectKey></CreateStoreImageTaskResponse>"
+        );
+        let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent };
+        state.record(&action, caller, &form, &answer, None, faults.trail_backdate);
+        return Ok(xml(StatusCode::OK, answer));
+    }
+    if action == "DescribeStoreImageTasks" {
+        let items: String = state
+            .store_tasks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(a, r, ..)| *a == account && *r == region)
+            .map(|(_, _, image, bucket, key)| {
+                format!(
+                    "<item><amiId>{image}</amiId><bucket>{bucket}</bucket><s3objectKey>{key}</s3objectKey><storeTaskState>Completed</storeTaskState><progressPercentage>100</progressPercentage></item>"
+                )
+            })
+            .collect();
+        return Ok(xml(
+            StatusCode::OK,
+            format!(
+                "<DescribeStoreImageTasksResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId><storeImageTaskResultSet>{items}</storeImageTaskResultSet></DescribeStoreImageTasksResponse>"
+            ),
+        ));
+    }
     // Organizations API Reference, ListAccounts: `MaxResults` 1-20, so an
     // organization of 1,000 accounts is 50 pages in a row; moto's pages
     // hold 100.
@@ -781,6 +824,11 @@ fn empty_listing(action: &str) -> Option<String> {
                 ),
             )
         }
+        "DescribeExportTasks" => (
+            RDS,
+            "<DescribeExportTasksResult><ExportTasks/></DescribeExportTasksResult><ResponseMetadata><RequestId>proxy</RequestId></ResponseMetadata>"
+                .to_owned(),
+        ),
         _ => return None,
     };
     Some(format!("<{action}Response xmlns=\"{namespace}\">{inner}</{action}Response>"))
