@@ -243,7 +243,8 @@ fn throttling_delays_the_scan_but_loses_nothing() {
         Some(&proxy.url),
         &["scan", "--format", "jsonl", "--max-rps-per-action", "10000", "--burst", "10000"],
     );
-    assert!(proxy.state.throttled() > 0, "the proxy should have throttled an unpaced client");
+    let unpaced_throttled = proxy.state.throttled();
+    assert!(unpaced_throttled > 0, "the proxy should have throttled an unpaced client");
     assert_eq!(unpaced.summary()["snapshots"], 120, "{unpaced:?}");
     assert_eq!(unpaced.records("coverage")[0]["unknown_exposure"], serde_json::json!([]), "{unpaced:?}");
     assert_eq!(unpaced.findings(), pairs(&[("public-share", &ids[119])]));
@@ -257,8 +258,12 @@ fn throttling_delays_the_scan_but_loses_nothing() {
         &["scan", "--format", "jsonl", "--max-rps-per-action", "40", "--burst", "10"],
     );
     assert_eq!(paced.summary()["snapshots"], 120);
-    assert!(proxy.state.throttled() <= 2, "paced scan was throttled {} times", proxy.state.throttled());
-    assert_eq!(proxy.state.count("DescribeSnapshotAttribute"), 120 + proxy.state.throttled());
+    // Jitter on a loaded 2-core machine can cost a few tokens (3 of some 130
+    // calls seen under the full suite); unpaced, about 130 are refused.
+    let throttled = proxy.state.throttled();
+    assert!(throttled <= 5 && throttled * 20 <= unpaced_throttled, "paced scan was throttled {throttled} times");
+    let reads = proxy.state.count("DescribeSnapshotAttribute");
+    assert!((120..=120 + throttled).contains(&reads), "each share list read once, plus retries: {reads}");
 }
 
 /// Regression (issue 13, item 3): RDS meters every action of an account and
