@@ -33,7 +33,8 @@ use watch::watch;
 
 /// Documented exit codes (README, "Exit codes").
 pub mod exit {
-    /// No finding at or above `--fail-on`, every scope listed.
+    /// No finding at or above `--fail-on`, every scope listed; or the
+    /// reader of stdout closed it early (`| head`, main.rs).
     pub const OK: u8 = 0;
     /// At least one finding at or above `--fail-on`.
     pub const FINDINGS: u8 = 1;

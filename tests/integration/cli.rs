@@ -374,3 +374,26 @@ fn sql_is_never_built_from_strings() {
         }
     }
 }
+
+/// Regression (issue 28): `snapaudit history | head -1` ended with "error:
+/// Broken pipe" and exit 2. A reader that stops early gets what it read,
+/// and the command ends quietly with 0.
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    let server = common::arm::ArmServer::start();
+    server.state.add_examples(common::arm::SUB_A);
+    let dir = TempDir::new();
+    let scan = server.run(&dir, &["scan"], &["--subscription", common::arm::SUB_A, "--fail-on", "none"], &[]);
+    assert!(scan.code == 0 || scan.code == 3, "{scan:?}");
+    let mut child = common::command(dir.path(), None, &["history", "--format", "jsonl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
