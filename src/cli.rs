@@ -125,7 +125,7 @@ pub struct ReportCommon {
     #[arg(long, default_value = "state/snapaudit.db", env = "SNAPAUDIT_DB", action = clap::ArgAction::Append)]
     pub db: Vec<PathBuf>,
     /// Default: table on a terminal, jsonl otherwise (`json` is accepted;
-    /// `ocsf` is for scan findings only).
+    /// `ocsf` for findings only: `report findings`).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// Write to this file instead of stdout (atomically, owner-only); the

@@ -82,6 +82,7 @@ pub fn shared(shared: &[SharedSnapshot], trend: Vec<(i64, usize, usize)>, scan: 
         rows,
         records,
         trend,
+        ocsf: None,
     }
 }
 
@@ -133,6 +134,7 @@ pub fn changes(stored: &[StoredChange], since: &str) -> Listing {
             })
             .collect(),
         trend: Vec::new(),
+        ocsf: None,
     }
 }
 
@@ -176,6 +178,10 @@ pub fn findings(found: &[Finding], scan: &ScanRef, statuses: &[Status]) -> Listi
             .collect(),
         records: found.iter().map(super::jsonl::finding).collect(),
         trend: Vec::new(),
+        ocsf: Some({
+            let time = scan.started_at.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
+            found.iter().map(|f| super::ocsf::detection_finding(f, time, scan.id)).collect()
+        }),
     }
 }
 
@@ -203,5 +209,6 @@ pub fn history(scans: &[ScanSummary]) -> Listing {
             .collect(),
         records: scans.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect(),
         trend: Vec::new(),
+        ocsf: None,
     }
 }

@@ -31,6 +31,9 @@ pub struct Listing {
     pub records: Vec<Value>,
     /// (scan, shared, public) per recent scan, drawn in the HTML.
     pub trend: Vec<(i64, usize, usize)>,
+    /// The list as OCSF events, where it is findings (`report findings`);
+    /// `None` where OCSF has no class for it.
+    pub ocsf: Option<Vec<Value>>,
 }
 
 impl Listing {
@@ -59,6 +62,9 @@ impl Listing {
             };
             out.rows.append(&mut listing.rows);
             out.records.append(&mut listing.records);
+            if let (Some(all), Some(more)) = (out.ocsf.as_mut(), listing.ocsf.as_mut()) {
+                all.append(more);
+            }
             for (key, value) in listing.summary {
                 match out.summary.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, v)) => *v = add_up(key, v, &value),
@@ -102,10 +108,19 @@ impl Listing {
                 body.push_str(&html::table(self.kind, &self.headers, &self.rows));
                 out.write_all(html::page(&self.title, &self.as_of, &self.summary, &body).as_bytes())
             }
-            Format::Ocsf => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "OCSF describes scan findings (`scan --format ocsf`); write this list as jsonl, csv, html or table",
-            )),
+            Format::Ocsf => match &self.ocsf {
+                Some(events) => {
+                    for event in events {
+                        serde_json::to_writer(&mut *out, event)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Ok(())
+                }
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "OCSF describes findings (`scan` or `report findings --format ocsf`); write this list as jsonl, csv, html or table",
+                )),
+            },
         }
     }
 }

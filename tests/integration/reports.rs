@@ -202,6 +202,18 @@ fn changes_and_findings_reports_filter_by_period_and_status() {
     let suppressed = report(&dir, &["findings", "--status", "suppressed", "--format", "json"]);
     assert!(!suppressed.records("finding").is_empty());
     assert!(suppressed.records("finding").iter().all(|f| f["status"] == "suppressed"));
+    // Regression (issue 28): `report findings --format ocsf` was refused
+    // though the help listed it. One Detection Finding per line, remedies in
+    // `remediation`.
+    let ocsf = report(&dir, &["findings", "--status", "new", "--format", "ocsf"]);
+    assert_eq!(ocsf.code, 0, "{ocsf:?}");
+    let events: Vec<serde_json::Value> = ocsf.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), findings.records("finding").len(), "{ocsf:?}");
+    assert!(events.iter().all(|e| e["class_uid"] == 2004 && e["activity_id"] == 1), "{ocsf:?}");
+    let public = events.iter().find(|e| e["finding_info"]["title"] == "public-share").expect("public-share");
+    assert!(public["remediation"]["desc"].as_str().unwrap().contains("--group-names all"), "{public}");
+    let history = report(&dir, &["changes", "--since", "1h", "--format", "ocsf"]);
+    assert_eq!(history.code, 2, "OCSF has no class for a list of changes: {history:?}");
     let bad = report(&dir, &["findings", "--status", "closed"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("not a status"), "{}", bad.stderr);
