@@ -86,6 +86,8 @@ pub enum StoreError {
     NewerSchema { path: String, version: String },
     #[error("{path} is read-only: snapaudit needs to write the scan there; fix its permissions or pass another --db")]
     ReadOnly { path: String },
+    #[error("{path} is a folder, not a database file: pass the file itself (e.g. --db {path}/snapaudit.db)")]
+    Folder { path: String },
     #[error("{path} is busy: another snapaudit is writing it; try again when it finishes")]
     Busy { path: String },
     #[error("the disk holding {path} is full; the scan was not written and the baseline is unchanged")]
@@ -135,6 +137,9 @@ impl Store {
     /// database is reported and never overwritten.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let display = path.display().to_string();
+        if path.is_dir() {
+            return Err(StoreError::Folder { path: display });
+        }
         if !path.exists() {
             create_owner_only(path).map_err(|source| StoreError::Create { path: display.clone(), source })?;
         }

@@ -397,3 +397,17 @@ fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// Regression (issue 28): `history --db FOLDER` said the folder was
+/// "read-only". It names the mistake and the fix, for every command.
+#[test]
+fn a_database_path_that_is_a_folder_is_named_as_one() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path().join("baselines")).unwrap();
+    for args in [&["history", "--db", "baselines"][..], &["report", "findings", "--db", "baselines"][..]] {
+        let run = snapaudit(dir.path(), Some(&nowhere()), args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains("baselines is a folder, not a database file"), "{}", run.stderr);
+        assert!(run.stderr.contains("--db baselines/snapaudit.db"), "{}", run.stderr);
+    }
+}
