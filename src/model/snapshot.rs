@@ -273,6 +273,15 @@ pub const S3_EXPORTS: &str = "s3Exports";
 pub const AMI_SNAPSHOTS: &str = "snapshotIds";
 
 impl Snapshot {
+    /// Record its exports to S3 (`TASK s3://BUCKET/...` each) as the
+    /// [`S3_EXPORTS`] attribute: sorted and without repeats, so the same
+    /// exports are no change.
+    pub fn record_s3_exports(&mut self, mut exports: Vec<String>) {
+        exports.sort();
+        exports.dedup();
+        self.attributes.insert(S3_EXPORTS.to_owned(), exports.join(", "));
+    }
+
     /// The S3 exports of an RDS snapshot: (task, `s3://bucket/prefix`, bucket).
     pub fn s3_exports(&self) -> Vec<(&str, &str, &str)> {
         let Some(text) = self.attributes.get(S3_EXPORTS) else { return Vec::new() };

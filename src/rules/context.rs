@@ -143,6 +143,27 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// A share-granting event (`ModifySnapshotAttribute` and its RDS and AMI
+    /// equivalents): the scope it grants in, and the grantees it added that
+    /// are neither the owner nor trusted, each with the event's spelling.
+    /// `None` for any other event.
+    pub fn untrusted_grants<'e>(&self, event: &'e AuditEvent) -> Option<(Scope, Vec<(&'e str, Grantee)>)> {
+        let service = crate::model::granted_service(&event.actor.event_name)?;
+        let scope = Scope {
+            provider: crate::model::Provider::Aws,
+            service,
+            account: event.account.clone(),
+            region: event.region.clone(),
+        };
+        let grants = event
+            .added
+            .iter()
+            .map(|label| (label.as_str(), Grantee::decode(label)))
+            .filter(|(_, g)| !g.is_account(&scope.account) && !self.trusts(&scope.account, g))
+            .collect();
+        Some((scope, grants))
+    }
+
     /// Whether this scan judges `event` in `scope`: the call took effect (a
     /// refused one, with CloudTrail's `errorCode`, changed nothing), and it
     /// falls in the scope's window: from its previous complete listing less

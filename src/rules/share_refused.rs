@@ -5,7 +5,7 @@
 //! finding names who, when, and why it failed.
 
 use super::{Context, Kind, Meta, Rule, raise};
-use crate::model::{Finding, Grantee, Provider, Scope, Severity, granted_service};
+use crate::model::{Finding, Severity};
 
 pub struct ShareRefused;
 
@@ -16,21 +16,15 @@ impl Rule for ShareRefused {
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for e in ctx.events.iter().filter(|e| !e.succeeded() && !e.added.is_empty()) {
-            let Some(service) = granted_service(&e.actor.event_name) else { continue };
-            let scope =
-                Scope { provider: Provider::Aws, service, account: e.account.clone(), region: e.region.clone() };
+        for e in ctx.events.iter().filter(|e| !e.succeeded()) {
+            let Some((scope, grants)) = ctx.untrusted_grants(e).filter(|(_, g)| !g.is_empty()) else { continue };
             if !ctx.in_window(&scope, e) {
                 continue;
             }
             let known = e.subjects.iter().find(|id| ctx.listed_or_known(&scope, id).is_some());
             let Some(id) = known.or(e.subjects.first()) else { continue };
             let code = e.error_code.as_deref().unwrap_or_default();
-            for label in &e.added {
-                let grantee = Grantee::decode(label);
-                if grantee.is_account(&scope.account) || ctx.trusts(&scope.account, &grantee) {
-                    continue;
-                }
+            for (label, grantee) in grants {
                 let who = e.actor.principal.as_deref().unwrap_or("an unknown caller");
                 let mut f = raise(
                     self,
@@ -43,7 +37,7 @@ impl Rule for ShareRefused {
                     ),
                 );
                 f.snapshot_id = Some(id.clone());
-                f.grantees = vec![label.clone()];
+                f.grantees = vec![label.to_owned()];
                 f.actor = Some(e.actor.clone());
                 findings.push(f);
             }

@@ -12,7 +12,7 @@
 //! judge, never a share that "came and went".
 
 use super::{Context, Kind, Meta, Rule, raise};
-use crate::model::{Finding, Grantee, Provider, Scope, Severity, granted_service};
+use crate::model::{Finding, Severity};
 
 pub struct TransientShare;
 
@@ -23,10 +23,8 @@ impl Rule for TransientShare {
 
     fn evaluate(&self, ctx: &Context<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for e in ctx.events.iter().filter(|e| !e.added.is_empty()) {
-            let Some(service) = granted_service(&e.actor.event_name) else { continue };
-            let scope =
-                Scope { provider: Provider::Aws, service, account: e.account.clone(), region: e.region.clone() };
+        for e in ctx.events.iter() {
+            let Some((scope, grants)) = ctx.untrusted_grants(e).filter(|(_, g)| !g.is_empty()) else { continue };
             // Judged only where the scope listed completely this scan.
             if !ctx.coverage_of(&scope).is_some_and(|c| c.is_complete()) || !ctx.judges(&scope, e) {
                 continue;
@@ -37,11 +35,7 @@ impl Rule for TransientShare {
             if ctx.listed(&scope, id).is_some_and(|s| !read_after(s)) {
                 continue;
             }
-            for label in &e.added {
-                let grantee = Grantee::decode(label);
-                if grantee.is_account(&scope.account) || ctx.trusts(&scope.account, &grantee) {
-                    continue;
-                }
+            for (label, grantee) in grants {
                 let still_shared = ctx.listed(&scope, id).is_some_and(|s| s.grantees.contains(&grantee));
                 if still_shared || ctx.removal_seen(&scope, id, &grantee) {
                     continue;
@@ -58,7 +52,7 @@ impl Rule for TransientShare {
                     ),
                 );
                 f.snapshot_id = Some(id.clone());
-                f.grantees = vec![label.clone()];
+                f.grantees = vec![label.to_owned()];
                 f.score = 3;
                 f.actor = Some(e.actor.clone());
                 findings.push(f);
@@ -71,7 +65,7 @@ impl Rule for TransientShare {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AuditEvent, Coverage};
+    use crate::model::{AuditEvent, Coverage, Grantee};
     use crate::rules::test_support::{Fixture, audit_event, snapshot};
 
     fn share_event(id: &str, added: &str) -> AuditEvent {

@@ -93,16 +93,16 @@ impl Store {
     }
 
     /// The listed snapshots with any grantee (shared or exposed) or an
-    /// export to S3, `page` at a time: what the per-snapshot rules read (`rules::evaluate_listing`).
+    /// export to S3, `page` at a time: what the per-snapshot rules read
+    /// (`rules::evaluate_listing`).
     pub fn shared_pages(&self, page: usize, mut each: impl FnMut(&mut Vec<Snapshot>)) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            // Shared, or exported to S3 (`model::S3_EXPORTS`, an attribute
-            // key of the stored JSON): what the per-snapshot rules judge.
-            .prepare(concat!(
-                "SELECT ",
+            // The exports are a key of the attributes' stored JSON.
+            .prepare(&format!(
+                "SELECT {} FROM spool.staged WHERE grantees != '[]' OR instr(attributes, '\"{}\"') > 0",
                 snapshot_columns!(),
-                " FROM spool.staged WHERE grantees != '[]' OR instr(attributes, '\"s3Exports\"') > 0"
+                crate::model::S3_EXPORTS
             ))
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;

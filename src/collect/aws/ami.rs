@@ -12,7 +12,7 @@ use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees};
 use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, S3_EXPORTS, Scope, Service, Snapshot};
+use crate::model::{AMI_SNAPSHOTS, Fields, Grantee, Scope, Service, Snapshot};
 
 pub struct Images;
 
@@ -89,21 +89,17 @@ impl AwsCollector for Images {
 
 /// Record on each AMI its stores to S3 (`DescribeStoreImageTasks`, EC2 API
 /// Reference: the tasks of the last 31 days, 200 a page) as the attribute
-/// [`S3_EXPORTS`]: `store s3://BUCKET/OBJECT`. A denial fails the scope (a
+/// [`S3_EXPORTS`](crate::model::S3_EXPORTS): `store s3://BUCKET/OBJECT`. A denial fails the scope (a
 /// gap naming the permission); an endpoint that does not implement the
 /// action (an emulator: 5xx after two attempts) is skipped, visible with -v,
 /// as the block public access state is.
 async fn attach_stores(ctx: &RegionContext, images: &mut [Snapshot]) -> Result<(), ScopeError> {
-    let few_retries = || {
-        aws_sdk_ec2::config::Builder::default()
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-    };
     let mut stored: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     let mut token: Option<String> = None;
     loop {
         let send = || {
             let request = ctx.ec2.describe_store_image_tasks().max_results(200).set_next_token(token.clone());
-            request.customize().config_override(few_retries()).send()
+            request.customize().config_override(super::retry::few_attempts()).send()
         };
         let meter = Meter::Ec2("DescribeStoreImageTasks");
         let page = match super::retry::paced(|| ctx.pace(meter), "DescribeStoreImageTasks", send).await {
@@ -125,10 +121,8 @@ async fn attach_stores(ctx: &RegionContext, images: &mut [Snapshot]) -> Result<(
         }
     }
     for image in images.iter_mut() {
-        if let Some(mut stores) = stored.remove(&image.id) {
-            stores.sort();
-            stores.dedup();
-            image.attributes.insert(S3_EXPORTS.to_owned(), stores.join(", "));
+        if let Some(stores) = stored.remove(&image.id) {
+            image.record_s3_exports(stores);
         }
     }
     Ok(())

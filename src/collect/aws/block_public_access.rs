@@ -26,11 +26,7 @@ where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
     R: Debug,
 {
-    let few_retries = || {
-        aws_sdk_ec2::config::Builder::default()
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-    };
-    let answer = paced(|| ctx.pace(Meter::Ec2(action)), action, || call(few_retries())).await;
+    let answer = paced(|| ctx.pace(Meter::Ec2(action)), action, || call(super::retry::few_attempts())).await;
     match answer {
         Ok(state) => state.unwrap_or_else(|| Coverage::UNKNOWN_STATE.to_owned()),
         Err(e) => {

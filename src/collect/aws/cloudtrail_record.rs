@@ -19,7 +19,8 @@ pub(super) fn audit_event(account: &str, region: &str, raw: &str) -> Option<Audi
     }
     // `StartExportTask` names its snapshot by ARN (`sourceArn`): the
     // snapshot's identifier is the ARN's last part.
-    let names: Vec<String> = resources.iter().filter_map(|r| rds_snapshot_name(r)).collect();
+    let names: Vec<String> =
+        resources.iter().filter_map(|r| super::rds::rds_arn(r)).map(|(_, _, name)| name.to_owned()).collect();
     resources.extend(names);
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     grantees_in(&record["requestParameters"], &mut added, &mut removed);
@@ -97,15 +98,6 @@ fn grantees_in(v: &Value, added: &mut Vec<String>, removed: &mut Vec<String>) {
 /// Where the legacy flat form puts its grantees, beside `operationType`.
 const LEGACY_GRANTEE_FIELDS: &[&str] =
     &["userIds", "userId", "groupNames", "groupName", "userGroups", "userGroup", "groups", "group"];
-
-/// The identifier in an RDS snapshot ARN
-/// (`arn:aws:rds:REGION:ACCOUNT:snapshot:NAME`, `...:cluster-snapshot:NAME`).
-fn rds_snapshot_name(arn: &str) -> Option<String> {
-    let rest = arn.strip_prefix("arn:")?;
-    let mut parts = rest.splitn(6, ':');
-    let (service, kind, name) = (parts.nth(1)?, parts.nth(2)?, parts.next()?);
-    (service == "rds" && matches!(kind, "snapshot" | "cluster-snapshot")).then(|| name.to_owned())
-}
 
 /// The fields naming the snapshot or image an event is about, as
 /// CloudTrail records EC2 and RDS parameters (lower camel case of the API's

@@ -14,7 +14,7 @@ use super::listing::{Page, list_all};
 use super::shares::{ReadShares, fill_grantees, restore_grantees};
 use super::verify;
 use super::{AwsCollector, BoxFuture, Meter, RegionContext, ScopeError, ScopeListing};
-use crate::model::{Fields, Grantee, S3_EXPORTS, Scope, Service, Snapshot};
+use crate::model::{Fields, Grantee, Scope, Service, Snapshot};
 
 /// The largest page the RDS describe calls serve.
 const PAGE_SIZE: i32 = 100;
@@ -22,7 +22,7 @@ const PAGE_SIZE: i32 = 100;
 /// Record on each listed snapshot the S3 exports RDS lists for it
 /// (`DescribeExportTasks`, RDS API Reference: every export task of the
 /// account and region, kept after it ends), as the attribute
-/// [`S3_EXPORTS`]: `TASK s3://BUCKET/PREFIX`, sorted, comma-separated. Its
+/// [`S3_EXPORTS`](crate::model::S3_EXPORTS): `TASK s3://BUCKET/PREFIX`, sorted, comma-separated. Its
 /// status is left out, so a task that runs on is no change. `kind` is the
 /// ARN's resource type of the scope's snapshots (`snapshot`,
 /// `cluster-snapshot`).
@@ -33,14 +33,17 @@ async fn attach_exports(ctx: &RegionContext, kind: &str, snapshots: &mut [Snapsh
         let send = || ctx.rds.describe_export_tasks().max_records(PAGE_SIZE).set_marker(marker.clone()).send();
         let page = super::retry::paced(|| ctx.pace(Meter::Rds), "DescribeExportTasks", send).await?;
         for task in page.export_tasks() {
-            let Some(id) = own_id(task.source_arn(), &ctx.account, kind) else { continue };
+            let Some((owner, of_kind, id)) = task.source_arn().and_then(rds_arn) else { continue };
+            if owner != ctx.account || of_kind != kind {
+                continue;
+            }
             let bucket = task.s3_bucket().unwrap_or("?");
             let place = match task.s3_prefix().filter(|p| !p.is_empty()) {
                 Some(prefix) => format!("s3://{bucket}/{prefix}"),
                 None => format!("s3://{bucket}"),
             };
             let name = task.export_task_identifier().unwrap_or("?");
-            by_snapshot.entry(id).or_default().push(format!("{name} {place}"));
+            by_snapshot.entry(id.to_owned()).or_default().push(format!("{name} {place}"));
         }
         marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
         if marker.is_none() {
@@ -48,22 +51,26 @@ async fn attach_exports(ctx: &RegionContext, kind: &str, snapshots: &mut [Snapsh
         }
     }
     for s in snapshots.iter_mut() {
-        if let Some(mut exports) = by_snapshot.remove(&s.id) {
-            exports.sort();
-            s.attributes.insert(S3_EXPORTS.to_owned(), exports.join(", "));
+        if let Some(exports) = by_snapshot.remove(&s.id) {
+            s.record_s3_exports(exports);
         }
     }
     Ok(())
 }
 
-/// The identifier of one of `account`'s snapshots from its ARN
-/// (`arn:aws:rds:REGION:ACCOUNT:snapshot:NAME`, `...:cluster-snapshot:NAME`),
-/// `None` for another account's: a public listing names every account's
-/// public snapshots, by ARN.
-fn own_id(arn: Option<&str>, account: &str, kind: &str) -> Option<String> {
-    let mut parts = arn?.splitn(7, ':');
-    let (owner, resource, name) = (parts.nth(4)?, parts.next()?, parts.next()?);
-    (owner == account && resource == kind).then(|| name.to_owned())
+/// (account, kind, identifier) of an RDS snapshot ARN
+/// (`arn:PARTITION:rds:REGION:ACCOUNT:snapshot:NAME`, kind `cluster-snapshot`
+/// for a cluster's; an automated snapshot's name keeps its `rds:` prefix).
+pub(super) fn rds_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.strip_prefix("arn:")?.splitn(6, ':');
+    let (service, account, kind, name) = (parts.nth(1)?, parts.nth(1)?, parts.next()?, parts.next()?);
+    (service == "rds" && matches!(kind, "snapshot" | "cluster-snapshot")).then_some((account, kind, name))
+}
+
+/// The ARN names one of `account`'s snapshots of `kind`: a public listing
+/// names every account's, by ARN.
+fn own_snapshot(arn: Option<&str>, account: &str, kind: &str) -> bool {
+    arn.and_then(rds_arn).is_some_and(|(owner, k, _)| owner == account && k == kind)
 }
 
 /// AWS refuses to share automated snapshots; their exposure is always none.
@@ -117,35 +124,33 @@ impl AwsCollector for RdsDbSnapshots {
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
             let scope = ctx.scope(Service::Rds);
-            let send = |marker| ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).set_marker(marker).send();
-            let map = |page: &DescribeDbSnapshotsOutput| Page {
-                snapshots: page.db_snapshots().iter().filter_map(|s| db_snapshot(&scope, s)).collect(),
-                listed: page.db_snapshots().len(),
-                next: page.marker().map(str::to_owned),
+            // `public`: RDS API Reference, DescribeDBSnapshots,
+            // `SnapshotType=public` with `IncludePublic` lists every public
+            // DB snapshot of the region, any account's, named by ARN: this
+            // account's are picked by it.
+            let send = |public: bool, marker| {
+                let request = ctx.rds.describe_db_snapshots().max_records(PAGE_SIZE).set_marker(marker);
+                let request = request.set_snapshot_type(public.then(|| "public".to_owned()));
+                request.set_include_public(public.then_some(true)).send()
             };
-            let mut listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
-            attach_exports(ctx, "snapshot", &mut listed).await?;
-            // RDS API Reference, DescribeDBSnapshots: `SnapshotType=public`
-            // with `IncludePublic` lists every public DB snapshot of the
-            // region, any account's; this account's are picked by ARN.
-            let public = || async {
-                let send = |marker| {
-                    let request = ctx.rds.describe_db_snapshots().snapshot_type("public").include_public(true);
-                    request.max_records(PAGE_SIZE).set_marker(marker).send()
-                };
-                let map = |page: &DescribeDbSnapshotsOutput| Page {
+            let map = |public: bool| {
+                let scope = &scope;
+                move |page: &DescribeDbSnapshotsOutput| Page {
                     snapshots: page
                         .db_snapshots()
                         .iter()
-                        .filter_map(|s| {
-                            let id = own_id(s.db_snapshot_arn(), &ctx.account, "snapshot")?;
-                            Some(Snapshot { id, ..db_snapshot(&scope, s)? })
-                        })
+                        .filter(|s| !public || own_snapshot(s.db_snapshot_arn(), &ctx.account, "snapshot"))
+                        .filter_map(|s| db_snapshot(scope, s, public))
                         .collect(),
-                    listed: 0,
+                    listed: if public { 0 } else { page.db_snapshots().len() },
                     next: page.marker().map(str::to_owned),
-                };
-                let listed = list_all(ctx, Meter::Rds, "DescribeDBSnapshots", send, map).await?;
+                }
+            };
+            let action = "DescribeDBSnapshots";
+            let mut listed = list_all(ctx, Meter::Rds, action, |m| send(false, m), map(false)).await?;
+            attach_exports(ctx, "snapshot", &mut listed).await?;
+            let public = || async {
+                let listed = list_all(ctx, Meter::Rds, action, |m| send(true, m), map(true)).await?;
                 Ok(listed.into_iter().map(|s| s.id).collect())
             };
             finish(ctx, Service::Rds, listed, self, public).await
@@ -153,10 +158,13 @@ impl AwsCollector for RdsDbSnapshots {
     }
 }
 
-fn db_snapshot(scope: &Scope, s: &DbSnapshot) -> Option<Snapshot> {
+/// `by_arn`: the identifier from the ARN, as a public listing names
+/// another account's snapshots only by it.
+fn db_snapshot(scope: &Scope, s: &DbSnapshot, by_arn: bool) -> Option<Snapshot> {
+    let id = if by_arn { rds_arn(s.db_snapshot_arn()?)?.2 } else { s.db_snapshot_identifier()? };
     Some(Snapshot {
         scope: scope.clone(),
-        id: s.db_snapshot_identifier()?.to_owned(),
+        id: id.to_owned(),
         kind: s.snapshot_type().map(str::to_owned),
         source_id: s.db_instance_identifier().map(str::to_owned),
         created_at: rfc3339(s.snapshot_create_time()),
@@ -212,34 +220,33 @@ impl AwsCollector for RdsClusterSnapshots {
     fn collect<'a>(&'a self, ctx: &'a RegionContext) -> BoxFuture<'a, Result<ScopeListing, ScopeError>> {
         Box::pin(async move {
             let scope = ctx.scope(Service::RdsCluster);
-            let send =
-                |marker| ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).set_marker(marker).send();
-            let map = |page: &DescribeDbClusterSnapshotsOutput| Page {
-                snapshots: page.db_cluster_snapshots().iter().filter_map(|s| cluster_snapshot(&scope, s)).collect(),
-                listed: page.db_cluster_snapshots().len(),
-                next: page.marker().map(str::to_owned),
+            // `public` as for DB snapshots (RDS API Reference,
+            // DescribeDBClusterSnapshots).
+            let send = |public: bool, marker| {
+                let request = ctx.rds.describe_db_cluster_snapshots().max_records(PAGE_SIZE).set_marker(marker);
+                let request = request.set_snapshot_type(public.then(|| "public".to_owned()));
+                request.set_include_public(public.then_some(true)).send()
             };
-            let mut listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
-            attach_exports(ctx, "cluster-snapshot", &mut listed).await?;
-            // As for DB snapshots (RDS API Reference, DescribeDBClusterSnapshots).
-            let public = || async {
-                let send = |marker| {
-                    let request = ctx.rds.describe_db_cluster_snapshots().snapshot_type("public").include_public(true);
-                    request.max_records(PAGE_SIZE).set_marker(marker).send()
-                };
-                let map = |page: &DescribeDbClusterSnapshotsOutput| Page {
+            let map = |public: bool| {
+                let scope = &scope;
+                move |page: &DescribeDbClusterSnapshotsOutput| Page {
                     snapshots: page
                         .db_cluster_snapshots()
                         .iter()
-                        .filter_map(|s| {
-                            let id = own_id(s.db_cluster_snapshot_arn(), &ctx.account, "cluster-snapshot")?;
-                            Some(Snapshot { id, ..cluster_snapshot(&scope, s)? })
+                        .filter(|s| {
+                            !public || own_snapshot(s.db_cluster_snapshot_arn(), &ctx.account, "cluster-snapshot")
                         })
+                        .filter_map(|s| cluster_snapshot(scope, s, public))
                         .collect(),
-                    listed: 0,
+                    listed: if public { 0 } else { page.db_cluster_snapshots().len() },
                     next: page.marker().map(str::to_owned),
-                };
-                let listed = list_all(ctx, Meter::Rds, "DescribeDBClusterSnapshots", send, map).await?;
+                }
+            };
+            let action = "DescribeDBClusterSnapshots";
+            let mut listed = list_all(ctx, Meter::Rds, action, |m| send(false, m), map(false)).await?;
+            attach_exports(ctx, "cluster-snapshot", &mut listed).await?;
+            let public = || async {
+                let listed = list_all(ctx, Meter::Rds, action, |m| send(true, m), map(true)).await?;
                 Ok(listed.into_iter().map(|s| s.id).collect())
             };
             finish(ctx, Service::RdsCluster, listed, self, public).await
@@ -247,10 +254,12 @@ impl AwsCollector for RdsClusterSnapshots {
     }
 }
 
-fn cluster_snapshot(scope: &Scope, s: &DbClusterSnapshot) -> Option<Snapshot> {
+/// `by_arn` as for [`db_snapshot`].
+fn cluster_snapshot(scope: &Scope, s: &DbClusterSnapshot, by_arn: bool) -> Option<Snapshot> {
+    let id = if by_arn { rds_arn(s.db_cluster_snapshot_arn()?)?.2 } else { s.db_cluster_snapshot_identifier()? };
     Some(Snapshot {
         scope: scope.clone(),
-        id: s.db_cluster_snapshot_identifier()?.to_owned(),
+        id: id.to_owned(),
         kind: s.snapshot_type().map(str::to_owned),
         source_id: s.db_cluster_identifier().map(str::to_owned),
         created_at: rfc3339(s.snapshot_create_time()),
@@ -306,20 +315,19 @@ fn engine(engine: Option<&str>) -> Fields {
 
 #[cfg(test)]
 mod tests {
-    use super::own_id;
+    use super::{own_snapshot, rds_arn};
 
     #[test]
     fn a_public_listing_keeps_only_the_accounts_own_snapshots() {
         let arn = |account: &str, kind: &str| format!("arn:aws:rds:us-east-1:{account}:{kind}:orders-2026");
-        assert_eq!(
-            own_id(Some(&arn("111111111111", "snapshot")), "111111111111", "snapshot").as_deref(),
-            Some("orders-2026")
-        );
-        assert_eq!(own_id(Some(&arn("222222222222", "snapshot")), "111111111111", "snapshot"), None);
-        assert_eq!(own_id(Some(&arn("111111111111", "cluster-snapshot")), "111111111111", "snapshot"), None);
-        assert_eq!(own_id(None, "111111111111", "snapshot"), None);
+        assert!(own_snapshot(Some(&arn("111111111111", "snapshot")), "111111111111", "snapshot"));
+        assert!(!own_snapshot(Some(&arn("222222222222", "snapshot")), "111111111111", "snapshot"));
+        assert!(!own_snapshot(Some(&arn("111111111111", "cluster-snapshot")), "111111111111", "snapshot"));
+        assert!(!own_snapshot(None, "111111111111", "snapshot"));
+        assert_eq!(rds_arn(&arn("111111111111", "snapshot")), Some(("111111111111", "snapshot", "orders-2026")));
         // Automated snapshots keep their `rds:` prefix in the name.
         let automated = "arn:aws:rds:us-east-1:111111111111:snapshot:rds:orders-2026-12-07-03-00";
-        assert_eq!(own_id(Some(automated), "111111111111", "snapshot").as_deref(), Some("rds:orders-2026-12-07-03-00"));
+        assert_eq!(rds_arn(automated).map(|a| a.2), Some("rds:orders-2026-12-07-03-00"));
+        assert_eq!(rds_arn("arn:aws:ec2:us-east-1:111111111111:snapshot/snap-1"), None);
     }
 }

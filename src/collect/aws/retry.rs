@@ -26,6 +26,14 @@ fn worth_retrying(code: &str) -> bool {
     is_throttling(code) || code == "InvalidResponse"
 }
 
+/// Two SDK attempts per round, for the calls an endpoint may not implement
+/// (an emulator answers 5xx): each retry would cost a backoff per region
+/// for nothing. The calls that use it say what they do without an answer.
+pub fn few_attempts() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+}
+
 /// Call until it succeeds, fails for a reason waiting cannot fix, or the
 /// rounds run out.
 pub async fn outlasting<T, F, Fut>(mut call: F) -> Result<T, ScopeError>
