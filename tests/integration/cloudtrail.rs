@@ -11,7 +11,7 @@ use crate::common;
 
 use common::arm::{ArmServer, SUB_A};
 use common::proxy::Proxy;
-use common::{Moto, Run, TempDir, ec2, ec2_as, runtime, seed_snapshots, share, snapaudit};
+use common::{Moto, Run, TempDir, ec2, ec2_as, runtime, seed_snapshots, share, snapaudit, unshare};
 use serde_json::Value;
 
 const OUTSIDER: &str = "999999999999";
@@ -49,10 +49,6 @@ fn checkpoint(dir: &TempDir) {
 
 fn findings(run: &Run, rule: &str) -> Vec<Value> {
     run.records("finding").into_iter().filter(|f| f["rule"] == rule).collect()
-}
-
-async fn unshare(client: &aws_sdk_ec2::Client, snapshot: &str, account: &str) {
-    common::unshare(client, snapshot, account).await;
 }
 
 /// Regression (issue 27, part 2.1): the lookups started at the newest scan

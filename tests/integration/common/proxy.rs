@@ -686,13 +686,7 @@ async fn handle(
         _ => body,
     };
     let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut forward = Request::builder().method(parts.method).uri(uri);
-    for (name, value) in &parts.headers {
-        // The body may have changed above; hyper sets its length.
-        if name != hyper::header::CONTENT_LENGTH {
-            forward = forward.header(name, value);
-        }
-    }
+    let forward = with_headers(Request::builder().method(parts.method.clone()).uri(uri), &parts.headers);
     let response = match client.request(forward.body(Full::new(body)).unwrap()).await {
         Ok(r) => r,
         Err(e) => return Ok(xml(StatusCode::BAD_GATEWAY, format!("proxy: upstream failed: {e}"))),
@@ -713,12 +707,7 @@ async fn handle(
         let share = format!(
             "Action=ModifySnapshotAttribute&Version=2016-11-15&SnapshotId={snapshot}&Attribute=createVolumePermission&OperationType=add&UserId.1={grantee}"
         );
-        let mut forward = Request::builder().method("POST").uri(format!("{upstream}/"));
-        for (name, value) in &parts.headers {
-            if name != hyper::header::CONTENT_LENGTH {
-                forward = forward.header(name, value);
-            }
-        }
+        let forward = with_headers(Request::builder().method("POST").uri(format!("{upstream}/")), &parts.headers);
         let shared = client.request(forward.body(Full::new(Bytes::from(share.clone()))).unwrap()).await;
         assert!(shared.is_ok_and(|r| r.status().is_success()), "share_after_read: moto refused the share");
         let caller = Caller { account: &account, region: &region, key: &credential(0), user_agent: "during".into() };
@@ -1124,6 +1113,20 @@ fn legacy_parameters(action: &str, request: &[(String, String)]) -> serde_json::
 
 fn as_object(pairs: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
     pairs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
+}
+
+/// The client's headers on a request to moto, but its length: the body
+/// may have changed, and hyper sets it.
+fn with_headers(
+    mut forward: hyper::http::request::Builder,
+    headers: &hyper::HeaderMap,
+) -> hyper::http::request::Builder {
+    for (name, value) in headers {
+        if name != hyper::header::CONTENT_LENGTH {
+            forward = forward.header(name, value);
+        }
+    }
+    forward
 }
 
 fn json_answer(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
