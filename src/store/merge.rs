@@ -13,6 +13,15 @@ use super::spool::SpoolFile;
 use super::{Store, StoreError};
 use crate::model::{Baseline, Coverage, Grantee, PriorShares, Provider, Scope, Snapshot};
 
+/// The spool's shared or exported snapshots: the exports are the key
+/// `model::S3_EXPORTS` of the attributes' stored JSON (SQL is never built
+/// from strings, so the key is spelled here; a test checks it).
+const SHARED_OR_EXPORTED: &str = concat!(
+    "SELECT ",
+    snapshot_columns!(),
+    " FROM spool.staged WHERE grantees != '[]' OR instr(attributes, '\"s3Exports\"') > 0"
+);
+
 impl Store {
     /// Make the scan's spool readable as `spool.staged` until the scan ends.
     pub fn attach(&self, spool: &SpoolFile) -> Result<(), StoreError> {
@@ -93,18 +102,10 @@ impl Store {
     }
 
     /// The listed snapshots with any grantee (shared or exposed) or an
-    /// export to S3, `page` at a time: what the per-snapshot rules read
+    /// export to S3 ([`SHARED_OR_EXPORTED`]), `page` at a time: what the per-snapshot rules read
     /// (`rules::evaluate_listing`).
     pub fn shared_pages(&self, page: usize, mut each: impl FnMut(&mut Vec<Snapshot>)) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            // The exports are a key of the attributes' stored JSON.
-            .prepare(&format!(
-                "SELECT {} FROM spool.staged WHERE grantees != '[]' OR instr(attributes, '\"{}\"') > 0",
-                snapshot_columns!(),
-                crate::model::S3_EXPORTS
-            ))
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare(SHARED_OR_EXPORTED).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut buffer = Vec::with_capacity(page);
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
@@ -244,5 +245,13 @@ impl Store {
             lists.entry(scope).or_default().insert(id, encoded.iter().map(|g| Grantee::decode(g)).collect());
         }
         Ok(PriorShares { baseline: baseline.clone(), lists })
+    }
+}
+
+#[cfg(test)]
+mod exported_tests {
+    #[test]
+    fn the_exported_query_names_the_exports_attribute() {
+        assert!(super::SHARED_OR_EXPORTED.contains(&format!("'\"{}\"'", crate::model::S3_EXPORTS)));
     }
 }
