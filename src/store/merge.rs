@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// The listed snapshots with any grantee (shared or exposed) or an
-    /// export to S3 ([`SHARED_OR_EXPORTED`]), `page` at a time: what the per-snapshot rules read
+    /// export to S3 (`SHARED_OR_EXPORTED`), `page` at a time: what the per-snapshot rules read
     /// (`rules::evaluate_listing`).
     pub fn shared_pages(&self, page: usize, mut each: impl FnMut(&mut Vec<Snapshot>)) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare(SHARED_OR_EXPORTED).map_err(|e| self.err(e))?;
